@@ -1,0 +1,1 @@
+"""Rule evaluation, story-level suppression and webhook delivery of alerts."""

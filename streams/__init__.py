@@ -1,0 +1,1 @@
+"""Pipeline stages (pure), the embedded engine, the Faust app and agents, and the CLI."""
