@@ -114,9 +114,9 @@ class StoryLedger:
     def _forget_before(self, horizon: float) -> None:
         stale = []
         for key, value in self._store.items():
-            if key.startswith(_STORY) and float(value["last_seen"]) < horizon:
-                stale.append(key)
-            elif key.startswith(_REALERT) and float(value["at"]) + float(value["window"]) < horizon:
+            story_gone = key.startswith(_STORY) and float(value["last_seen"]) < horizon
+            realert_over = key.startswith(_REALERT) and float(value["at"]) + float(value["window"]) < horizon
+            if story_gone or realert_over:
                 stale.append(key)
         for key in stale:
             del self._store[key]

@@ -6,6 +6,7 @@ from schemas.errors import WirewatchError
 from schemas.pages import (
     CleanPage,
     Comment,
+    DedupedPage,
     DedupVerdict,
     Mention,
     Nearest,
@@ -20,6 +21,7 @@ __all__ = [
     "Comment",
     "DeadLetter",
     "DedupVerdict",
+    "DedupedPage",
     "Mention",
     "Nearest",
     "RawPage",

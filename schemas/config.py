@@ -22,6 +22,7 @@ from schemas.pages import EntityType, Field_
 
 DEFAULT_CONFIG_NAME = "wirewatch.yml"
 CONFIG_ENV = "WIREWATCH_CONFIG"
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP"
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 Id = Annotated[str, Field(pattern=_ID_PATTERN)]
@@ -161,7 +162,11 @@ class AlertsConfig(_Config):
 
 
 class KafkaConfig(_Config):
-    """How workers reach Kafka. Passwords come from the environment (``sasl_password_env``)."""
+    """How workers reach Kafka.
+
+    ``$KAFKA_BOOTSTRAP`` overrides ``bootstrap``; the SASL password comes from the environment
+    variable named by ``sasl_password_env``, never from the file.
+    """
 
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
@@ -326,9 +331,10 @@ def resolve_webhook_secrets(settings: Settings, environ: Mapping[str, str]) -> d
 
 
 __all__ = [
+    "BOOTSTRAP_ENV",
     "CONFIG_ENV",
-    "AlertsConfig",
     "DEFAULT_CONFIG_NAME",
+    "AlertsConfig",
     "AliasSpec",
     "ConfigError",
     "DedupConfig",

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     NO_ARTICLE = "no_article"
     UNSUPPORTED_INPUT = "unsupported_input"
     UNREADABLE = "unreadable"
+    INVALID_RECORD = "invalid_record"
     DELIVERY_FAILED = "delivery_failed"
     INTERNAL_ERROR = "internal_error"
 

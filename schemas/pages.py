@@ -92,6 +92,14 @@ class DedupVerdict(_Model):
     cluster_size: int = 1
 
 
+class DedupedPage(_Model):
+    """A clean page and its dedup verdict: the payload of ``pages.deduped``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    page: CleanPage
+    verdict: DedupVerdict
+
+
 class Mention(_Model):
     """A tracked entity or keyword found in a page, with where and how it was written."""
 

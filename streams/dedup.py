@@ -53,7 +53,9 @@ def shingle_hashes(text: str, shingle_words: int) -> npt.NDArray[np.uint32]:
     tokens = words(text)
     if not tokens:
         return np.zeros(0, dtype=np.uint32)
-    word_hashes = np.fromiter((xxhash.xxh32_intdigest(t.encode("utf-8", "surrogatepass")) for t in tokens), dtype=np.uint64, count=len(tokens))
+    word_hashes = np.fromiter(
+        (xxhash.xxh32_intdigest(t.encode("utf-8", "surrogatepass")) for t in tokens), dtype=np.uint64, count=len(tokens)
+    )
     k = min(shingle_words, len(tokens))
     count = len(tokens) - k + 1
     combined = np.zeros(count, dtype=np.uint64)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from schemas.deadletter import DeadLetter, Reason
 from schemas.pages import RawPage
@@ -54,7 +57,7 @@ def test_missing_unsupported_oversized_empty_and_binary_files_are_typed(tmp_path
 
 def test_non_utf8_page_falls_back_to_declared_then_windows_1252() -> None:
     assert decode_body("café".encode("latin-1"))[0] == "café"
-    html = '<meta charset="iso-8859-7"><p>'.encode() + "Αθήνα".encode("iso-8859-7")
+    html = b'<meta charset="iso-8859-7"><p>' + "Αθήνα".encode("iso-8859-7")
     text, codec = decode_body(html, html=True)
     assert "Αθήνα" in text and codec == "iso8859-7"
 
@@ -75,11 +78,6 @@ def test_raw_record_errors_are_typed() -> None:
 
 
 def test_warc_response_records_become_pages(tmp_path: Path) -> None:
-    from io import BytesIO
-
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
     path = tmp_path / "crawl.warc.gz"
     with path.open("wb") as handle:
         writer = WARCWriter(handle, gzip=True)

@@ -1,0 +1,196 @@
+"""The Faust application: the one module that knows the broker, the topic names and the tables.
+
+Topology (DESIGN §1)::
+
+    pages.raw ──clean──▶ pages.clean ──dedup──▶ pages.deduped ──tag──▶ pages.tagged ──rules──▶ alerts
+        (N partitions)     (1 partition)         (N, key=story)         (N, key=story)        (N, key=alert id)
+                                                                                                 │
+    pages.deadletter ◀── anything a stage rejects            alerts.deadletter ◀── webhook ◀────┘
+
+* ``clean`` and ``tag`` are stateless and scale out over N partitions across workers.
+* ``dedup`` compares each page with every page of the window, so its input has one partition
+  and its state (the ``dedup-window`` table) is global: one worker owns it at a time, the
+  others take over on failure (standby replicas keep a warm copy).
+* ``rules`` holds story suppression state (``story-ledger`` table) keyed, like its input, by
+  story: all copies of a story reach the same partition, so suppression is exact while the
+  work spreads over N partitions.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from pydantic import SecretStr
+
+from schemas.config import BOOTSTRAP_ENV, KafkaConfig, Settings
+from schemas.errors import WirewatchError
+
+RAW = "pages.raw"
+CLEAN = "pages.clean"
+DEDUPED = "pages.deduped"
+TAGGED = "pages.tagged"
+ALERTS = "alerts"
+PAGES_DEADLETTER = "pages.deadletter"
+ALERTS_DEADLETTER = "alerts.deadletter"
+
+
+class KafkaSettingsError(WirewatchError):
+    """Kafka connection settings are incomplete (e.g. a SASL password variable is unset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Topic names, with the configured prefix applied."""
+
+    raw: str
+    clean: str
+    deduped: str
+    tagged: str
+    alerts: str
+    pages_deadletter: str
+    alerts_deadletter: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicNames:
+        """All topic names, each prefixed by ``prefix`` (for several deployments on one cluster)."""
+        return cls(*(prefix + name for name in (RAW, CLEAN, DEDUPED, TAGGED, ALERTS,
+                                                 PAGES_DEADLETTER, ALERTS_DEADLETTER)))
+
+
+def bootstrap_servers(kafka: KafkaConfig, environ: Mapping[str, str]) -> str:
+    """The bootstrap servers: ``$KAFKA_BOOTSTRAP`` overrides ``kafka.bootstrap``."""
+    return environ.get(BOOTSTRAP_ENV) or kafka.bootstrap
+
+
+def sasl_password(kafka: KafkaConfig, environ: Mapping[str, str]) -> SecretStr | None:
+    """The SASL password from the variable named by ``kafka.sasl_password_env``."""
+    if kafka.sasl_mechanism is None:
+        return None
+    if not kafka.sasl_password_env or not environ.get(kafka.sasl_password_env):
+        raise KafkaSettingsError(
+            f"kafka.sasl_password_env: set it to the name of an environment variable holding the "
+            f"{kafka.sasl_mechanism} password (currently {kafka.sasl_password_env or 'unset'})"
+        )
+    return SecretStr(environ[kafka.sasl_password_env])
+
+
+def _ssl_context(kafka: KafkaConfig) -> ssl.SSLContext | None:
+    if kafka.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=kafka.ssl_cafile)
+    if kafka.ssl_certfile:
+        context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile)
+    return context
+
+
+def kafka_python_options(kafka: KafkaConfig, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Connection options for kafka-python clients (ingest, replay), from the same settings."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers(kafka, environ).split(","),
+        "security_protocol": kafka.security_protocol,
+    }
+    password = sasl_password(kafka, environ)
+    if password is not None:
+        options.update(sasl_mechanism=kafka.sasl_mechanism, sasl_plain_username=kafka.sasl_username,
+                       sasl_plain_password=password.get_secret_value())
+    context = _ssl_context(kafka)
+    if context is not None:
+        options["ssl_context"] = context
+    return options
+
+
+def _faust_credentials(kafka: KafkaConfig, environ: Mapping[str, str]) -> Any:
+    password = sasl_password(kafka, environ)
+    context = _ssl_context(kafka)
+    if password is not None:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=password.get_secret_value(),
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+@dataclass(slots=True)
+class WirewatchApp:
+    """The Faust app with its topics and tables, built from settings at the entry point."""
+
+    app: faust.App
+    names: TopicNames
+    raw: Any
+    clean: Any
+    deduped: Any
+    tagged: Any
+    alerts: Any
+    pages_deadletter: Any
+    alerts_deadletter: Any
+    dedup_window: Any
+    story_ledger: Any
+
+
+def create_app(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    data_dir: Path,
+    web_port: int | None = None,
+) -> WirewatchApp:
+    """Build the Faust app, its topics and its tables (no agents: see ``streams.agents``).
+
+    Args:
+        settings: validated configuration.
+        environ: the environment, read here once (bootstrap override, SASL password).
+        data_dir: where Faust keeps its local state.
+        web_port: port of Faust's web server (health, metrics); None disables it.
+    """
+    kafka = settings.kafka
+    brokers = [f"kafka://{host.strip()}" for host in bootstrap_servers(kafka, environ).split(",") if host.strip()]
+    app = faust.App(
+        kafka.group_id,
+        broker=brokers,
+        broker_credentials=_faust_credentials(kafka, environ),
+        store="memory://",
+        datadir=str(data_dir),
+        topic_partitions=kafka.topic_partitions,
+        topic_replication_factor=kafka.replication_factor,
+        table_standby_replicas=1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=web_port is not None,
+        web_port=web_port or 6066,
+        web_host="127.0.0.1",
+        producer_max_request_size=max(1_048_576, settings.limits.max_page_bytes * 2),
+        consumer_max_fetch_size=max(4_194_304, settings.limits.max_page_bytes * 2),
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=1024,
+    )
+    names = TopicNames.with_prefix(kafka.topic_prefix)
+    partitions = kafka.topic_partitions
+
+    def topic(name: str, partition_count: int = partitions) -> Any:
+        return app.topic(name, partitions=partition_count, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    return WirewatchApp(
+        app=app,
+        names=names,
+        raw=topic(names.raw),
+        clean=topic(names.clean, 1),
+        deduped=topic(names.deduped),
+        tagged=topic(names.tagged),
+        alerts=topic(names.alerts),
+        pages_deadletter=topic(names.pages_deadletter),
+        alerts_deadletter=topic(names.alerts_deadletter),
+        dedup_window=app.Table("dedup-window", default=None, partitions=1,
+                               key_serializer="json", value_serializer="json"),
+        story_ledger=app.Table("story-ledger", default=None, partitions=partitions,
+                               key_serializer="json", value_serializer="json"),
+    )

@@ -1,0 +1,250 @@
+"""The ``wirewatch`` command line.
+
+``parse_args`` builds the argument namespace and nothing else; ``main`` reads the settings once,
+runs the command, and turns wirewatch's own errors into one line on stderr and a non-zero exit
+(no traceback for user mistakes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from schemas.alerts import Alert
+from schemas.config import (
+    BOOTSTRAP_ENV,
+    CONFIG_ENV,
+    DEFAULT_CONFIG_NAME,
+    Settings,
+    load_settings,
+    resolve_webhook_secrets,
+)
+from schemas.deadletter import DeadLetter
+from schemas.errors import WirewatchError
+from streams.pipeline import Pipeline, Processed
+from streams.sources import read_pages
+
+EXIT_OK = 0
+EXIT_REJECTED_INPUT = 1
+EXIT_USAGE = 2
+LOG_LEVEL_ENV = "WIREWATCH_LOG_LEVEL"
+WEB_PORT_ENV = "WIREWATCH_WEB_PORT"
+DATA_DIR_ENV = "WIREWATCH_DATA_DIR"
+
+
+class UsageError(WirewatchError):
+    """A command-line or environment value is malformed."""
+
+Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"configuration file (env {CONFIG_ENV}; default ./{DEFAULT_CONFIG_NAME})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="wirewatch",
+        description="Clean news pages to the article, find near-duplicate stories, tag tracked actors, alert.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help=f"log verbosity on stderr (env {LOG_LEVEL_ENV}; default WARNING)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the embedded pipeline over files, folders, JSONL or WARC (no Kafka)",
+        description="Run every stage in this process over the given inputs and print what fired.",
+    )
+    run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="files (.txt, .html, .json), folders, JSONL of RawPage, or WARC (default: seeds/)")
+    _add_config_option(run)
+    run.add_argument("--emit", choices=["alerts", "pages"], default="alerts",
+                     help="print alerts (default) or one tagged page per input page")
+    run.add_argument("--format", choices=["text", "jsonl"], default="text", dest="output_format",
+                     help="text for people (default) or jsonl: one JSON object per line, nothing else on stdout")
+
+    worker = commands.add_parser(
+        "worker",
+        help="run the Faust agents against Kafka (a consumer group member)",
+        description="Start the streaming pipeline: clean, dedup, tag, rules and webhook agents.",
+    )
+    _add_config_option(worker)
+    worker.add_argument("--web-port", type=int, default=None, metavar="PORT",
+                        help=f"port of the health and metrics endpoints (env {WEB_PORT_ENV}; default: disabled)")
+    worker.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help=f"local state directory (env {DATA_DIR_ENV}; default ./.wirewatch-data)")
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="produce pages from files, folders, JSONL or WARC to Kafka",
+        description="Produce RawPages to a topic (kafka-python), confirmed before exit. "
+                    f"Broker from kafka.bootstrap in the config, or env {BOOTSTRAP_ENV}.",
+    )
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    _add_config_option(ingest)
+    ingest.add_argument("--topic", default=None, help="target topic (default: pages.raw, with the configured prefix)")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None)."""
+    return build_parser().parse_args(argv)
+
+
+def resolve_config_path(option: Path | None, environ: Mapping[str, str]) -> Path:
+    """The configuration file: ``--config``, else ``$WIREWATCH_CONFIG``, else ``./wirewatch.yml``."""
+    if option is not None:
+        return option
+    from_env = environ.get(CONFIG_ENV)
+    return Path(from_env) if from_env else Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Read and validate the settings named by the command line or the environment, once."""
+    return load_settings(resolve_config_path(args.config, environ))
+
+
+def format_alert(alert: Alert, source: str | None = None) -> str:
+    """An alert as a block a person reads at a glance."""
+    actors = list(dict.fromkeys(m.name for m in alert.matched if m.type != "keyword"))
+    keywords = list(dict.fromkeys(m.surface.lower() for m in alert.matched if m.type == "keyword"))
+    headline = ", ".join(actors) or ", ".join(keywords)
+    marker = "UPDATE" if alert.kind == "update" else alert.severity.upper()
+    lines = [f"[{marker}] {alert.rule_id}: {headline}"]
+    rows = [
+        ("title", alert.title or "(no title)"),
+        ("outlet", alert.outlet or "(unknown)"),
+        ("published", alert.published_at.strftime("%Y-%m-%d %H:%M") if alert.published_at else "(unknown)"),
+    ]
+    if actors and keywords:
+        rows.append(("keywords", ", ".join(keywords)))
+    if alert.url or source:
+        rows.append(("source", alert.url or source or ""))
+    if alert.also_reported_by:
+        rows.append(("also by", ", ".join(alert.also_reported_by)))
+    rows.append(("snippet", alert.snippet))
+    rows.append(("alert id", alert.alert_id))
+    lines += [f"  {name:<10} {value}" for name, value in rows]
+    return "\n".join(lines)
+
+
+def _print_rejection(letter: DeadLetter, stderr: TextIO) -> None:
+    print(f"wirewatch: {letter.source or '(input)'}: rejected at {letter.stage} "
+          f"({letter.error_type.value}): {letter.error}", file=stderr)
+
+
+def cmd_run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``wirewatch run``: the embedded pipeline over files."""
+    settings = load_config(args, environ)
+    paths = args.paths or [Path("seeds")]
+    pipeline = Pipeline(settings)
+    stdout, stderr = sys.stdout, sys.stderr
+    jsonl = args.output_format == "jsonl"
+    printed = 0
+    for result in pipeline.run(read_pages(paths, settings.limits.max_page_bytes)):
+        if isinstance(result, DeadLetter):
+            _print_rejection(result, stderr)
+            continue
+        printed += _emit(result, args.emit, jsonl, stdout, printed)
+    if not jsonl and args.emit == "alerts" and printed == 0:
+        print("no alerts", file=stdout)
+    print(f"wirewatch: {pipeline.stats.summary()}", file=stderr)
+    return EXIT_REJECTED_INPUT if pipeline.stats.rejected else EXIT_OK
+
+
+def _emit(result: Processed, emit: str, jsonl: bool, stdout: TextIO, printed: int) -> int:
+    if emit == "pages":
+        page = result.tagged
+        if jsonl:
+            print(page.model_dump_json(), file=stdout)
+        else:
+            verdict = page.verdict
+            names = sorted({m.name for m in page.mentions})
+            print(f"{page.page.source or page.page.url}: {verdict.status} (story {verdict.cluster_id}, "
+                  f"{verdict.cluster_size} in story) title={page.page.title!r} "
+                  f"mentions={', '.join(names) or 'none'}", file=stdout)
+        return 1
+    for alert in result.alerts:
+        if jsonl:
+            print(alert.model_dump_json(), file=stdout)
+        else:
+            if printed:
+                print(file=stdout)
+            print(format_alert(alert, result.tagged.page.source), file=stdout)
+        printed += 1
+    return len(result.alerts)
+
+
+def cmd_worker(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``wirewatch worker``: the streaming engine."""
+    from streams.worker import run_worker  # noqa: PLC0415 - keeps `wirewatch run` free of Faust start-up
+
+    settings = load_config(args, environ)
+    secrets = resolve_webhook_secrets(settings, environ)
+    web_port = args.web_port if args.web_port is not None else _int_env(environ, WEB_PORT_ENV)
+    data_dir = args.data_dir or Path(environ.get(DATA_DIR_ENV, ".wirewatch-data"))
+    level = args.log_level or environ.get(LOG_LEVEL_ENV, "INFO")
+    return run_worker(settings, environ, secrets, data_dir=data_dir, web_port=web_port, loglevel=level)
+
+
+def _int_env(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name)
+    if not value:
+        return None
+    if not value.isdigit():
+        raise UsageError(f"{name}={value!r}: expected a port number")
+    return int(value)
+
+
+def cmd_ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``wirewatch ingest``: produce pages to Kafka."""
+    from streams.ingest import ingest  # noqa: PLC0415
+
+    settings = load_config(args, environ)
+    report = ingest(args.paths, settings, environ, topic=args.topic, stderr=sys.stderr,
+                    progress=not args.no_progress)
+    print(f"wirewatch: produced {report.produced} pages, {report.rejected} rejected", file=sys.stderr)
+    return EXIT_REJECTED_INPUT if report.rejected else EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {"run": cmd_run, "worker": cmd_worker, "ingest": cmd_ingest}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wirewatch`` console script."""
+    args = parse_args(argv)
+    environ = os.environ
+    level = args.log_level or environ.get(LOG_LEVEL_ENV, "WARNING")
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args, environ)
+    except WirewatchError as exc:
+        print(f"wirewatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("wirewatch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Producing pages to Kafka with kafka-python: ``wirewatch ingest``.
+
+Keys are the page URL, or a hash of its content when it has none, so copies of one URL land on
+one partition. Every send is confirmed before the command exits; input that cannot be read goes
+to ``pages.deadletter`` with its reason, and is reported on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from tqdm import tqdm
+
+from schemas.config import Settings
+from schemas.deadletter import DeadLetter
+from schemas.errors import WirewatchError
+from schemas.pages import RawPage
+from streams.app import TopicNames, kafka_python_options
+from streams.sources import read_pages
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailableError(WirewatchError):
+    """The broker could not be reached or refused a request."""
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest run produced."""
+
+    produced: int = 0
+    rejected: int = 0
+
+
+def page_key(page: RawPage) -> bytes:
+    """The record key of a page: its URL, else a hash of its body."""
+    if page.url:
+        return page.url.encode("utf-8")
+    return hashlib.blake2b(page.body.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest().encode()
+
+
+def ensure_topics(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Create wirewatch's topics with the configured partitions, if they do not exist yet.
+
+    Workers create them too; doing it here means pages produced before the first worker starts
+    land in a topic with the right partition count rather than a broker default.
+    """
+    kafka = settings.kafka
+    names = TopicNames.with_prefix(kafka.topic_prefix)
+    wanted = [
+        NewTopic(name, 1 if name == names.clean else kafka.topic_partitions, kafka.replication_factor)
+        for name in (names.raw, names.clean, names.deduped, names.tagged, names.alerts,
+                     names.pages_deadletter, names.alerts_deadletter)
+    ]
+    options = kafka_python_options(kafka, environ)
+    try:
+        admin = KafkaAdminClient(**options, client_id="wirewatch-admin", request_timeout_ms=30_000)
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot reach Kafka at {options['bootstrap_servers']}: {exc}") from None
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+def ingest(
+    paths: Iterable[Path],
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    topic: str | None = None,
+    stderr: TextIO,
+    progress: bool = True,
+) -> IngestReport:
+    """Produce every page under ``paths`` to ``topic`` (default ``pages.raw``), confirmed.
+
+    Raises:
+        KafkaUnavailableError: the broker cannot be reached or did not confirm the records.
+    """
+    names = TopicNames.with_prefix(settings.kafka.topic_prefix)
+    target = topic or names.raw
+    ensure_topics(settings, environ)
+    options: dict[str, Any] = kafka_python_options(settings.kafka, environ)
+    try:
+        producer = KafkaProducer(
+            **options,
+            acks="all",
+            linger_ms=20,
+            retries=5,
+            max_request_size=max(1_048_576, settings.limits.max_page_bytes * 2),
+            client_id="wirewatch-ingest",
+        )
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot reach Kafka at {options['bootstrap_servers']}: {exc}") from None
+    report = IngestReport()
+    futures = []
+    bar = tqdm(desc=f"ingest → {target}", unit=" pages", file=stderr, disable=not progress, dynamic_ncols=True)
+    try:
+        for item in read_pages(paths, settings.limits.max_page_bytes):
+            if isinstance(item, DeadLetter):
+                report.rejected += 1
+                print(f"wirewatch: {item.source}: rejected ({item.error_type.value}): {item.error}", file=stderr)
+                futures.append(producer.send(names.pages_deadletter, value=item.model_dump_json().encode()))
+            else:
+                futures.append(producer.send(target, key=page_key(item), value=item.model_dump_json().encode()))
+                report.produced += 1
+            bar.update(1)
+        producer.flush(timeout=120)
+        for future in futures:
+            future.get(timeout=60)
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"Kafka did not confirm the records: {exc}") from None
+    finally:
+        bar.close()
+        producer.close(timeout=10)
+    return report

@@ -1,0 +1,41 @@
+"""Counters a worker exposes: pages per stage, dead letters by reason, webhook outcomes."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Monotonic counters, rendered in the Prometheus text format."""
+
+    started_at: float = field(default_factory=time.time)
+    processed: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    alerts: Counter[str] = field(default_factory=Counter)
+    deliveries: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def render(self) -> str:
+        """All counters as Prometheus exposition text."""
+        lines = [
+            "# HELP wirewatch_pages_processed_total Records a stage processed successfully.",
+            "# TYPE wirewatch_pages_processed_total counter",
+            *(f'wirewatch_pages_processed_total{{stage="{s}"}} {n}' for s, n in sorted(self.processed.items())),
+            "# HELP wirewatch_dead_letters_total Records rejected, by stage and reason.",
+            "# TYPE wirewatch_dead_letters_total counter",
+            *(f'wirewatch_dead_letters_total{{stage="{s}",reason="{r}"}} {n}'
+              for (s, r), n in sorted(self.dead_letters.items())),
+            "# HELP wirewatch_alerts_total Alert events produced, by kind.",
+            "# TYPE wirewatch_alerts_total counter",
+            *(f'wirewatch_alerts_total{{kind="{k}"}} {n}' for k, n in sorted(self.alerts.items())),
+            "# HELP wirewatch_webhook_deliveries_total Webhook deliveries, by webhook and outcome.",
+            "# TYPE wirewatch_webhook_deliveries_total counter",
+            *(f'wirewatch_webhook_deliveries_total{{webhook="{w}",outcome="{o}"}} {n}'
+              for (w, o), n in sorted(self.deliveries.items())),
+            "# HELP wirewatch_uptime_seconds Seconds since the worker started.",
+            "# TYPE wirewatch_uptime_seconds gauge",
+            f"wirewatch_uptime_seconds {time.time() - self.started_at:.1f}",
+        ]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,60 @@
+"""``wirewatch worker``: build the app, its agents and web pages, and run a Faust worker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import faust
+from pydantic import SecretStr
+
+from schemas.config import Settings
+from streams.agents import register_pipeline_agents
+from streams.app import WirewatchApp, create_app
+from streams.metrics import Metrics
+from streams.pipeline import Pipeline
+from streams.steps import StageSteps
+
+
+def build_worker_app(
+    settings: Settings,
+    environ: Mapping[str, str],
+    secrets: Mapping[str, SecretStr],
+    *,
+    data_dir: Path,
+    web_port: int | None,
+) -> tuple[WirewatchApp, Metrics]:
+    """The Faust app with every agent attached, and the metrics it updates."""
+    w = create_app(settings, environ, data_dir=data_dir, web_port=web_port)
+    metrics = Metrics()
+    pipeline = Pipeline(settings, dedup_store=w.dedup_window, ledger_store=w.story_ledger)
+    register_pipeline_agents(w, StageSteps(pipeline), metrics)
+    _ = secrets  # webhook delivery is attached by the delivery agent (streams.agents)
+
+    if web_port is not None:
+        @w.app.page("/wirewatch/metrics")
+        async def metrics_page(web: Any, request: Any) -> Any:
+            return web.text(metrics.render(), content_type="text/plain")
+
+        @w.app.page("/wirewatch/health")
+        async def health_page(web: Any, request: Any) -> Any:
+            return web.json({"status": "ok", "processed": dict(metrics.processed)})
+
+    return w, metrics
+
+
+def run_worker(
+    settings: Settings,
+    environ: Mapping[str, str],
+    secrets: Mapping[str, SecretStr],
+    *,
+    data_dir: Path,
+    web_port: int | None,
+    loglevel: str,
+) -> int:
+    """Run a worker until SIGTERM/SIGINT; Faust commits offsets and flushes producers on the way out."""
+    w, _ = build_worker_app(settings, environ, secrets, data_dir=data_dir, web_port=web_port)
+    worker = faust.Worker(w.app, loglevel=loglevel.lower(), redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
