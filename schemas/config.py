@@ -80,6 +80,9 @@ class Keyword(_Config):
         return [_as_alias(t) for t in self.terms]
 
 
+_DEFAULT_RULE_FIELDS: tuple[Field_, ...] = ("title", "body")
+
+
 class Rule(_Config):
     """When to raise an alert.
 
@@ -93,7 +96,7 @@ class Rule(_Config):
     any_entity: list[str] = Field(default_factory=list)
     all_entities: list[str] = Field(default_factory=list)
     any_keyword: list[str] = Field(default_factory=list)
-    fields: list[Field_] = Field(default_factory=lambda: ["title", "body"], min_length=1)
+    fields: list[Field_] = Field(default_factory=lambda: list(_DEFAULT_RULE_FIELDS), min_length=1)
     severity: Severity = "medium"
     notify: list[str] = Field(default_factory=list)
     realert_minutes: float | None = Field(default=None, ge=0)

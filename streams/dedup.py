@@ -88,7 +88,7 @@ class MinHasher:
     def signature(self, hashes: npt.NDArray[np.uint32]) -> Signature:
         """The MinHash signature of a set of 32-bit element hashes."""
         if hashes.size == 0:
-            return self._empty.copy()
+            return np.array(self._empty, dtype=np.uint32)
         s1, m1, s2, m2, s3 = _FMIX32
         hv = hashes.astype(np.uint32).reshape(-1, 1)
         hv = hv ^ (hv >> np.uint32(s1))
@@ -96,9 +96,8 @@ class MinHasher:
         hv = hv ^ (hv >> np.uint32(s2))
         hv = hv * np.uint32(m2)
         hv = hv ^ (hv >> np.uint32(s3))
-        permuted = hv * self._a + self._b
-        result: Signature = permuted.min(axis=0)
-        return result
+        permuted: Signature = hv * self._a + self._b
+        return np.asarray(permuted.min(axis=0), dtype=np.uint32)
 
     def minhash(self, signature: Signature) -> MinHash:
         """Wrap a signature as a datasketch MinHash (for the LSH index)."""

@@ -10,7 +10,7 @@ import gzip
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from schemas.deadletter import DeadLetter, Reason
 from schemas.pages import RawPage
@@ -98,7 +98,7 @@ def _read_file(path: Path, suffix: str, max_page_bytes: int) -> RawPage | DeadLe
 
 def _open_text_lines(path: Path) -> IO[bytes]:
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
 
 
