@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from pydantic import SecretStr
+
 from schemas.alerts import Alert
 from schemas.config import (
     BOOTSTRAP_ENV,
@@ -78,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print alerts (default) or one tagged page per input page")
     run.add_argument("--format", choices=["text", "jsonl"], default="text", dest="output_format",
                      help="text for people (default) or jsonl: one JSON object per line, nothing else on stdout")
+    run.add_argument("--deliver", action="store_true",
+                     help="also POST the alerts to the webhooks their rules notify (secrets from the environment)")
 
     worker = commands.add_parser(
         "worker",
@@ -100,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_option(ingest)
     ingest.add_argument("--topic", default=None, help="target topic (default: pages.raw, with the configured prefix)")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    receiver = commands.add_parser(
+        "demo-receiver",
+        help="a webhook receiver that verifies signatures and prints what it gets (for demos and tests)",
+    )
+    receiver.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    receiver.add_argument("--port", type=int, default=9000, help="port (default 9000)")
+    receiver.add_argument("--secret-env", default="WIREWATCH_WEBHOOK_SECRET", metavar="NAME",
+                          help="environment variable holding the shared secret (default WIREWATCH_WEBHOOK_SECRET; "
+                               "unset: signatures are not checked)")
     return parser
 
 
@@ -153,8 +167,10 @@ def _print_rejection(letter: DeadLetter, stderr: TextIO) -> None:
 def cmd_run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """``wirewatch run``: the embedded pipeline over files."""
     settings = load_config(args, environ)
+    secrets = resolve_webhook_secrets(settings, environ) if args.deliver else {}
     paths = args.paths or [Path("seeds")]
     pipeline = Pipeline(settings)
+    fired: list[Alert] = []
     stdout, stderr = sys.stdout, sys.stderr
     jsonl = args.output_format == "jsonl"
     printed = 0
@@ -163,10 +179,24 @@ def cmd_run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             _print_rejection(result, stderr)
             continue
         printed += _emit(result, args.emit, jsonl, stdout, printed)
+        fired += result.alerts
     if not jsonl and args.emit == "alerts" and printed == 0:
         print("no alerts", file=stdout)
     print(f"wirewatch: {pipeline.stats.summary()}", file=stderr)
-    return EXIT_REJECTED_INPUT if pipeline.stats.rejected else EXIT_OK
+    failed = _deliver(fired, settings, secrets, stderr) if args.deliver else 0
+    return EXIT_REJECTED_INPUT if pipeline.stats.rejected or failed else EXIT_OK
+
+
+def _deliver(alerts: list[Alert], settings: Settings, secrets: Mapping[str, SecretStr], stderr: TextIO) -> int:
+    """POST alerts to their webhooks; report failures on stderr; return how many failed."""
+    from alerts.delivery import deliver_all  # noqa: PLC0415 - aiohttp is only needed with --deliver
+
+    outcomes = deliver_all([a for a in alerts if a.notify], settings.webhooks, secrets)
+    failed = [o for o in outcomes if not o.delivered]
+    for outcome in failed:
+        print(f"wirewatch: delivery failed: {outcome.error}", file=stderr)
+    print(f"wirewatch: delivered {len(outcomes) - len(failed)} of {len(outcomes)} webhook posts", file=stderr)
+    return len(failed)
 
 
 def _emit(result: Processed, emit: str, jsonl: bool, stdout: TextIO, printed: int) -> int:
@@ -224,7 +254,26 @@ def cmd_ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return EXIT_REJECTED_INPUT if report.rejected else EXIT_OK
 
 
-COMMANDS: dict[str, Command] = {"run": cmd_run, "worker": cmd_worker, "ingest": cmd_ingest}
+def cmd_demo_receiver(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``wirewatch demo-receiver``: print the alerts a webhook would get."""
+    import asyncio  # noqa: PLC0415
+
+    from alerts.receiver import serve  # noqa: PLC0415
+
+    value = environ.get(args.secret_env)
+    print(f"wirewatch: receiving on http://{args.host}:{args.port}/hook "
+          f"({'verifying signatures' if value else 'signatures not checked: ' + args.secret_env + ' unset'})",
+          file=sys.stderr, flush=True)
+    asyncio.run(serve(args.host, args.port, SecretStr(value) if value else None))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "run": cmd_run,
+    "worker": cmd_worker,
+    "ingest": cmd_ingest,
+    "demo-receiver": cmd_demo_receiver,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import faust
 from pydantic import SecretStr
 
 from schemas.config import Settings
-from streams.agents import register_pipeline_agents
+from streams.agents import register_pipeline_agents, register_webhook_agent
 from streams.app import WirewatchApp, create_app
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
@@ -30,7 +30,8 @@ def build_worker_app(
     metrics = Metrics()
     pipeline = Pipeline(settings, dedup_store=w.dedup_window, ledger_store=w.story_ledger)
     register_pipeline_agents(w, StageSteps(pipeline), metrics)
-    _ = secrets  # webhook delivery is attached by the delivery agent (streams.agents)
+    if settings.webhooks:
+        register_webhook_agent(w, settings.webhooks, secrets, metrics)
 
     if web_port is not None:
         @w.app.page("/wirewatch/metrics")

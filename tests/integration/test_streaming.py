@@ -1,0 +1,122 @@
+"""The streaming engine on a real Kafka broker gives what the embedded engine gives."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.corpus import make_sites, render, republish, seed_stories
+from schemas.config import load_settings
+from streams.pipeline import Pipeline
+from streams.sources import read_pages
+
+from .conftest import Deployment
+
+pytestmark = pytest.mark.integration
+
+
+def write_pages(tmp: Path) -> tuple[Path, Path]:
+    """The seeds as originals, and republished copies of each in other sites' templates."""
+    originals, copies = tmp / "originals", tmp / "copies"
+    originals.mkdir()
+    copies.mkdir()
+    for seed in sorted((Path(__file__).resolve().parents[2] / "seeds").glob("*.txt")):
+        (originals / seed.name).write_bytes(seed.read_bytes())
+    rng = random.Random(11)
+    sites = make_sites(rng)
+    for story in seed_stories():
+        for site in sites[:3]:
+            page = render(site, republish(story, rng, site.name), story.published_at, copy_of=story.story_id)
+            name = f"{story.story_id}-{site.domain}.{'html' if site.html else 'txt'}"
+            (copies / name).write_text(page.body, encoding="utf-8")
+    return originals, copies
+
+
+def embedded_alerts(config: Path, *batches: Path) -> list[dict[str, Any]]:
+    pipeline = Pipeline(load_settings(config))
+    out = []
+    for batch in batches:
+        for result in pipeline.run(read_pages([batch], 5 * 1024 * 1024)):
+            out += [json.loads(a.model_dump_json()) for a in getattr(result, "alerts", [])]
+    return out
+
+
+def summary(alerts: list[dict[str, Any]]) -> tuple[set[tuple[str, str, str]], dict[str, set[str]]]:
+    """First alerts by (id, rule, doc), and per alert id the outlets the last update named."""
+    firsts = {(a["alert_id"], a["rule_id"], a["doc_id"]) for a in alerts if a["kind"] == "alert"}
+    reported: dict[str, set[str]] = defaultdict(set)
+    for a in alerts:
+        reported[a["alert_id"]] |= set(a["also_reported_by"])
+    return firsts, dict(reported)
+
+
+def first_alert_ids(alerts: list[dict[str, Any]]) -> list[str]:
+    return [a["alert_id"] for a in alerts if a["kind"] == "alert"]
+
+
+def test_alerts_on_the_topic_equal_the_embedded_run(deployment: Deployment, tmp_path: Path) -> None:
+    originals, copies = write_pages(tmp_path)
+    expected = embedded_alerts(deployment.config_path, originals, copies)
+    expected_first = [a for a in expected if a["kind"] == "alert"]
+    assert len(expected_first) >= 3 and any(a["kind"] == "update" for a in expected)
+
+    deployment.start_worker()
+    deployment.cli("ingest", "--no-progress", str(originals))
+    seen = deployment.consume("alerts", lambda r: len(r) >= len(expected_first))
+    assert len(seen) == len(expected_first), deployment.logs()
+    deployment.cli("ingest", "--no-progress", str(copies))
+    got = deployment.consume("alerts", lambda r: len(r) >= len(expected))
+
+    assert summary(got) == summary(expected)
+    assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
+
+
+def test_bad_records_go_to_the_dead_letter_topic_while_good_pages_flow(deployment: Deployment) -> None:
+    seed = (Path(__file__).resolve().parents[2] / "seeds" / "000_4910a1d9556ff153.txt").read_text(encoding="utf-8")
+    good = json.dumps({"url": "https://good.example/a", "content_type": "text/plain", "body": seed}).encode()
+    bad = [
+        b"this is not json",
+        b"",
+        json.dumps({"url": "https://x.example", "content_type": "image/png", "body": "x"}).encode(),
+        "é".encode("latin-1") * 10,
+        json.dumps({"body": "x" * (6 * 1024 * 1024)}).encode(),
+        bytes(range(256)) * 8,
+        json.dumps({"content_type": "text/html", "body": "<html><body><nav><a href='/'>Home</a></nav></body></html>"}
+                   ).encode(),
+    ]
+    deployment.start_worker()
+    deployment.produce("pages.raw", [*bad, good])
+    letters = deployment.consume("pages.deadletter", lambda r: len(r) >= len(bad))
+    alerts = deployment.consume("alerts", lambda r: len(r) >= 1)
+
+    reasons = sorted(letter["error_type"] for letter in letters)
+    assert reasons == sorted(["invalid_json", "empty_body", "not_a_raw_page", "bad_encoding", "too_large",
+                              "bad_encoding", "no_article"])
+    assert all(letter["stage"] == "clean" and letter["source"].startswith(deployment.topic("pages.raw"))
+               for letter in letters)
+    assert {a["rule_id"] for a in alerts} >= {"tracked-actor-in-news"}
+
+
+def test_a_worker_restart_loses_no_page_and_repeats_no_alert(deployment: Deployment, tmp_path: Path) -> None:
+    originals, copies = write_pages(tmp_path)
+    expected = embedded_alerts(deployment.config_path, originals, copies)
+    expected_first = [a for a in expected if a["kind"] == "alert"]
+
+    worker = deployment.start_worker()
+    deployment.cli("ingest", "--no-progress", str(originals))
+    deployment.consume("alerts", lambda r: len(r) >= len(expected_first))
+    assert deployment.stop_worker(worker, signal.SIGTERM) in (0, -signal.SIGTERM)
+
+    deployment.start_worker("w2")
+    deployment.cli("ingest", "--no-progress", str(copies))
+    got = deployment.consume("alerts", lambda r: len(r) >= len(expected), timeout=180)
+
+    # copies ingested after the restart are recognised as the stories seen before it
+    assert summary(got) == summary(expected)
+    assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
