@@ -91,7 +91,8 @@ class StoryLedger:
         others = [o for o in outlets if o != original.outlet]
         if others == state["reported"]:
             return None
-        if now - float(state["last_update"]) < self.config.update_min_interval_s:
+        interval = self.config.update_min_interval_s
+        if interval and now - float(state["last_update"]) < interval:
             return None
         state["reported"] = others
         state["last_update"] = now

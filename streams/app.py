@@ -119,6 +119,11 @@ def _faust_credentials(kafka: KafkaConfig, environ: Mapping[str, str]) -> Any:
     return None
 
 
+def _json_schema() -> Any:
+    """Table entries are JSON on their changelog topics: string keys, JSON-compatible values."""
+    return faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
+
+
 @dataclass(slots=True)
 class WirewatchApp:
     """The Faust app with its topics and tables, built from settings at the entry point."""
@@ -189,8 +194,6 @@ def create_app(
         alerts=topic(names.alerts),
         pages_deadletter=topic(names.pages_deadletter),
         alerts_deadletter=topic(names.alerts_deadletter),
-        dedup_window=app.Table("dedup-window", default=None, partitions=1,
-                               key_serializer="json", value_serializer="json"),
-        story_ledger=app.Table("story-ledger", default=None, partitions=partitions,
-                               key_serializer="json", value_serializer="json"),
+        dedup_window=app.Table("dedup-window", default=None, partitions=1, schema=_json_schema()),
+        story_ledger=app.Table("story-ledger", default=None, partitions=partitions, schema=_json_schema()),
     )

@@ -8,10 +8,11 @@ runs the command, and turns wirewatch's own errors into one line on stderr and a
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +29,7 @@ from schemas.config import (
 )
 from schemas.deadletter import DeadLetter
 from schemas.errors import WirewatchError
+from schemas.pages import RawPage
 from streams.pipeline import Pipeline, Processed
 from streams.sources import read_pages
 
@@ -104,6 +106,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_option(ingest)
     ingest.add_argument("--topic", default=None, help="target topic (default: pages.raw, with the configured prefix)")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    replay = commands.add_parser(
+        "replay",
+        help="re-run history (files or a topic range) through today's config",
+        description="Backtest rules on history. --dry-run (default) runs in this process with a fresh dedup "
+                    "window and prints what would fire, with a diff against a baseline; --produce re-drives the "
+                    "pages into pages.raw for the workers (their live dedup window and story ledger apply).",
+    )
+    replay.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files, folders, JSONL or WARC")
+    _add_config_option(replay)
+    replay.add_argument("--topic", help="replay this topic instead of files (e.g. pages.raw, with the prefix)")
+    replay.add_argument("--from", dest="start", metavar="POS",
+                        help="first position: offset (123), per partition (0:120,1:98) or ISO time (2026-11-01T00:00Z)")
+    replay.add_argument("--until", metavar="POS", help="stop before this position (same forms; default: the end now)")
+    mode = replay.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="run in-process and print what would fire (default)")
+    mode.add_argument("--produce", action="store_true", help="re-drive the pages into pages.raw for the workers")
+    replay.add_argument("--to-topic", metavar="TOPIC", help="with --produce: target topic (default pages.raw)")
+    replay.add_argument("--against", metavar="SOURCE",
+                        help="baseline for the diff: a JSONL file of alerts, or 'topic' for the alerts topic "
+                             "(default: 'topic' when replaying a topic, none for files)")
+    replay.add_argument("--format", choices=["text", "jsonl"], default="text", dest="output_format",
+                        help="text: a table per rule; jsonl: one alert per line with its diff status")
+    replay.add_argument("--checkpoint", type=Path, default=Path(".wirewatch-replay.json"), metavar="FILE",
+                        help="where the resume point is written when a replay stops (default .wirewatch-replay.json)")
+    replay.add_argument("--resume", action="store_true", help="continue from the checkpoint file")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     receiver = commands.add_parser(
         "demo-receiver",
@@ -254,6 +283,107 @@ def cmd_ingest(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return EXIT_REJECTED_INPUT if report.rejected else EXIT_OK
 
 
+def cmd_replay(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """``wirewatch replay``: history through today's configuration."""
+    from streams import replay as rp  # noqa: PLC0415 - kafka clients load only when needed
+
+    settings = load_config(args, environ)
+    if bool(args.topic) == bool(args.paths):
+        raise UsageError("replay needs either PATH arguments or --topic, not both")
+    if (args.start or args.until) and not args.topic:
+        raise UsageError("--from/--until select a range of a topic; use them with --topic")
+    progress = rp.Progress.load(args.checkpoint) if args.resume else rp.Progress()
+    limit = settings.limits.max_page_bytes
+    source = None
+    if args.topic:
+        source = rp.TopicRange(settings.kafka, environ, args.topic,
+                               start=rp.Position.parse(args.start) if args.start else None,
+                               until=rp.Position.parse(args.until) if args.until else None,
+                               resume=progress.offsets)
+        items = rp.pages_from_records(source.records(progress), args.topic, limit)
+        total: int | None = source.total
+    else:
+        items = rp.skip_pages(read_pages(args.paths, limit), progress.pages)
+        total = None
+    against = args.against or ("topic" if args.topic else None)
+    stderr = sys.stderr
+    try:
+        with rp.GracefulStop() as stop:
+            def advanced() -> None:
+                progress.pages += 1
+
+            items = rp.until_stopped(items, stop, advanced)
+            if args.produce:
+                from streams.ingest import produce_pages  # noqa: PLC0415
+
+                report = produce_pages(items, settings, environ, topic=args.to_topic, stderr=stderr,
+                                       progress=not args.no_progress, total=total)
+                rejected = report.rejected
+                print(f"wirewatch: replayed {report.produced} pages into "
+                      f"{args.to_topic or 'pages.raw'}, {report.rejected} rejected", file=stderr)
+            else:
+                rejected = _replay_dry_run(args, settings, environ, items, against=against, total=total)
+            if stop.requested:
+                args.checkpoint.write_text(progress.to_json(), encoding="utf-8")
+                print(f"wirewatch: stopped after {progress.pages} pages; resume point written to "
+                      f"{args.checkpoint} (run again with --resume)", file=stderr)
+                return 130
+    finally:
+        if source is not None:
+            source.close()
+    if args.resume:
+        args.checkpoint.unlink(missing_ok=True)
+    return EXIT_REJECTED_INPUT if rejected else EXIT_OK
+
+
+def _replay_dry_run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str],
+                    items: Iterable[RawPage | DeadLetter], *, against: str | None, total: int | None) -> int:
+    """Replay in-process; print alerts (and their diff against the baseline); return rejections."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from streams import replay as rp  # noqa: PLC0415
+
+    baseline: dict[str, Alert] | None = None
+    if against == "topic":
+        baseline = rp.topic_alerts(settings.kafka, environ, settings.kafka.topic_prefix + "alerts")
+    elif against:
+        try:
+            with Path(against).open("rb") as handle:
+                baseline = rp.read_alert_baseline(handle)
+        except OSError as exc:
+            raise UsageError(f"--against {against}: {exc.strerror or exc}") from None
+    pipeline = Pipeline(settings)
+    jsonl = args.output_format == "jsonl"
+    stdout, stderr = sys.stdout, sys.stderr
+    fired: list[Alert] = []
+    replayed_docs: set[str] = set()
+    bar = tqdm(desc="replay", unit=" pages", file=stderr, total=total, disable=args.no_progress, dynamic_ncols=True)
+    try:
+        for result in pipeline.run(items):
+            bar.update(1)
+            if isinstance(result, DeadLetter):
+                bar.clear()
+                _print_rejection(result, stderr)
+                continue
+            replayed_docs.add(result.tagged.page.doc_id)
+            fired += result.alerts
+            if jsonl:
+                for alert in result.alerts:
+                    status = {} if baseline is None else {"diff": "same" if alert.alert_id in baseline else "new"}
+                    print(json.dumps({**alert.model_dump(mode="json"), **status}, ensure_ascii=False), file=stdout)
+    finally:
+        bar.close()
+    diff = rp.diff_alerts(fired, baseline, replayed_docs) if baseline is not None else None
+    if jsonl and diff is not None:
+        for alert in diff.gone:
+            print(json.dumps({**alert.model_dump(mode="json"), "diff": "gone"}, ensure_ascii=False), file=stdout)
+    if not jsonl:
+        print(rp.rule_table(fired, diff) or "no alerts", file=stdout)
+    counts = f"; diff: {', '.join(f'{n} {k}' for k, n in diff.counts().items())}" if diff else ""
+    print(f"wirewatch: {pipeline.stats.summary()}{counts}", file=stderr)
+    return sum(pipeline.stats.rejected.values())
+
+
 def cmd_demo_receiver(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """``wirewatch demo-receiver``: print the alerts a webhook would get."""
     import asyncio  # noqa: PLC0415
@@ -272,6 +402,7 @@ COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "worker": cmd_worker,
     "ingest": cmd_ingest,
+    "replay": cmd_replay,
     "demo-receiver": cmd_demo_receiver,
 }
 

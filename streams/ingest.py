@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -77,16 +77,20 @@ def ensure_topics(settings: Settings, environ: Mapping[str, str]) -> None:
         admin.close()
 
 
-def ingest(
-    paths: Iterable[Path],
+def produce_pages(
+    items: Iterable[RawPage | DeadLetter],
     settings: Settings,
     environ: Mapping[str, str],
     *,
     topic: str | None = None,
     stderr: TextIO,
     progress: bool = True,
+    total: int | None = None,
+    on_item: Callable[[], None] | None = None,
 ) -> IngestReport:
-    """Produce every page under ``paths`` to ``topic`` (default ``pages.raw``), confirmed.
+    """Produce pages to ``topic`` (default ``pages.raw``) and dead letters to ``pages.deadletter``.
+
+    Every record is confirmed by the broker before this returns.
 
     Raises:
         KafkaUnavailableError: the broker cannot be reached or did not confirm the records.
@@ -108,9 +112,10 @@ def ingest(
         raise KafkaUnavailableError(f"cannot reach Kafka at {options['bootstrap_servers']}: {exc}") from None
     report = IngestReport()
     futures = []
-    bar = tqdm(desc=f"ingest → {target}", unit=" pages", file=stderr, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(desc=f"→ {target}", unit=" pages", file=stderr, disable=not progress, dynamic_ncols=True,
+               total=total)
     try:
-        for item in read_pages(paths, settings.limits.max_page_bytes):
+        for item in items:
             if isinstance(item, DeadLetter):
                 report.rejected += 1
                 print(f"wirewatch: {item.source}: rejected ({item.error_type.value}): {item.error}", file=stderr)
@@ -119,12 +124,39 @@ def ingest(
                 futures.append(producer.send(target, key=page_key(item), value=item.model_dump_json().encode()))
                 report.produced += 1
             bar.update(1)
-        producer.flush(timeout=120)
-        for future in futures:
-            future.get(timeout=60)
+            if on_item is not None:
+                on_item()
+            if len(futures) >= 10_000:  # bound memory on long runs: confirm in batches
+                _confirm(producer, futures)
+        _confirm(producer, futures)
     except KafkaError as exc:
         raise KafkaUnavailableError(f"Kafka did not confirm the records: {exc}") from None
     finally:
         bar.close()
         producer.close(timeout=10)
     return report
+
+
+def _confirm(producer: KafkaProducer, futures: list[Any]) -> None:
+    producer.flush(timeout=120)
+    for future in futures:
+        future.get(timeout=60)
+    futures.clear()
+
+
+def ingest(
+    paths: Iterable[Path],
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    topic: str | None = None,
+    stderr: TextIO,
+    progress: bool = True,
+) -> IngestReport:
+    """Produce every page under ``paths`` to ``topic`` (default ``pages.raw``), confirmed.
+
+    Raises:
+        KafkaUnavailableError: the broker cannot be reached or did not confirm the records.
+    """
+    items = read_pages(paths, settings.limits.max_page_bytes)
+    return produce_pages(items, settings, environ, topic=topic, stderr=stderr, progress=progress)

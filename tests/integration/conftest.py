@@ -94,9 +94,11 @@ class Deployment:
     def produce(self, topic: str, values: list[bytes], keys: list[bytes | None] | None = None) -> None:
         producer = KafkaProducer(bootstrap_servers=self.bootstrap.split(","), acks="all",
                                  max_request_size=8 * 1024 * 1024)
-        for i, value in enumerate(values):
-            producer.send(self.topic(topic), value=value, key=keys[i] if keys else None)
+        futures = [producer.send(self.topic(topic), value=value, key=keys[i] if keys else None)
+                   for i, value in enumerate(values)]
         producer.flush(timeout=60)
+        for future in futures:
+            future.get(timeout=30)
         producer.close()
 
     def consume(self, topic: str, until: Callable[[list[Any]], bool], timeout: float = 120.0) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 import signal
 from collections import defaultdict
 from pathlib import Path
@@ -30,11 +31,12 @@ def write_pages(tmp: Path) -> tuple[Path, Path]:
         (originals / seed.name).write_bytes(seed.read_bytes())
     rng = random.Random(11)
     sites = make_sites(rng)
+    lines = []
     for story in seed_stories():
         for site in sites[:3]:
-            page = render(site, republish(story, rng, site.name), story.published_at, copy_of=story.story_id)
-            name = f"{story.story_id}-{site.domain}.{'html' if site.html else 'txt'}"
-            (copies / name).write_text(page.body, encoding="utf-8")
+            page = render(site, republish(story, rng, site.name), datetime.now(UTC), copy_of=story.story_id)
+            lines.append(page.model_dump_json())
+    (copies / "copies.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return originals, copies
 
 
@@ -77,6 +79,11 @@ def test_alerts_on_the_topic_equal_the_embedded_run(deployment: Deployment, tmp_
     assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
 
 
+def _small_page_limit(config: dict[str, Any]) -> None:
+    config["limits"] = {"max_page_bytes": 200_000}
+
+
+@pytest.mark.wirewatch_config(_small_page_limit)
 def test_bad_records_go_to_the_dead_letter_topic_while_good_pages_flow(deployment: Deployment) -> None:
     seed = (Path(__file__).resolve().parents[2] / "seeds" / "000_4910a1d9556ff153.txt").read_text(encoding="utf-8")
     good = json.dumps({"url": "https://good.example/a", "content_type": "text/plain", "body": seed}).encode()
@@ -85,7 +92,7 @@ def test_bad_records_go_to_the_dead_letter_topic_while_good_pages_flow(deploymen
         b"",
         json.dumps({"url": "https://x.example", "content_type": "image/png", "body": "x"}).encode(),
         "é".encode("latin-1") * 10,
-        json.dumps({"body": "x" * (6 * 1024 * 1024)}).encode(),
+        json.dumps({"body": "x" * 300_000}).encode(),
         bytes(range(256)) * 8,
         json.dumps({"content_type": "text/html", "body": "<html><body><nav><a href='/'>Home</a></nav></body></html>"}
                    ).encode(),
