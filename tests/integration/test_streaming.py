@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
 import signal
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ def _small_page_limit(config: dict[str, Any]) -> None:
     config["limits"] = {"max_page_bytes": 200_000}
 
 
-@pytest.mark.wirewatch_config(_small_page_limit)
+@pytest.mark.wirewatch_config(edit=_small_page_limit)
 def test_bad_records_go_to_the_dead_letter_topic_while_good_pages_flow(deployment: Deployment) -> None:
     seed = (Path(__file__).resolve().parents[2] / "seeds" / "000_4910a1d9556ff153.txt").read_text(encoding="utf-8")
     good = json.dumps({"url": "https://good.example/a", "content_type": "text/plain", "body": seed}).encode()
