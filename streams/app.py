@@ -18,6 +18,7 @@ Topology (DESIGN §1)::
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import SecretStr
 
 from schemas.config import BOOTSTRAP_ENV, KafkaConfig, Settings
@@ -37,10 +40,16 @@ TAGGED = "pages.tagged"
 ALERTS = "alerts"
 PAGES_DEADLETTER = "pages.deadletter"
 ALERTS_DEADLETTER = "alerts.deadletter"
+# The dedup stage compares each page with the whole window, so its input is one partition.
+DEDUP_PARTITIONS = 1
 
 
 class KafkaSettingsError(WirewatchError):
     """Kafka connection settings are incomplete (e.g. a SASL password variable is unset)."""
+
+
+class KafkaUnavailableError(WirewatchError):
+    """The broker could not be reached or refused a request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,36 @@ def kafka_python_options(kafka: KafkaConfig, environ: Mapping[str, str]) -> dict
     if context is not None:
         options["ssl_context"] = context
     return options
+
+
+def ensure_topics(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Create wirewatch's topics with the configured partitions, if they do not exist yet.
+
+    Workers call it before Faust starts, so every agent subscribes to a topic that exists (an
+    agent whose topic is missing at start sits idle until the next rebalance); ingest and replay
+    call it so pages produced before any worker runs land in a topic with the right partition
+    count rather than a broker default.
+    """
+    kafka = settings.kafka
+    names = TopicNames.with_prefix(kafka.topic_prefix)
+    wanted = [
+        NewTopic(name, DEDUP_PARTITIONS if name == names.clean else kafka.topic_partitions, kafka.replication_factor)
+        for name in (names.raw, names.clean, names.deduped, names.tagged, names.alerts,
+                     names.pages_deadletter, names.alerts_deadletter)
+    ]
+    options = kafka_python_options(kafka, environ)
+    try:
+        admin = KafkaAdminClient(**options, client_id="wirewatch-admin", request_timeout_ms=30_000)
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot reach Kafka at {options['bootstrap_servers']}: {exc}") from None
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
+                admin.create_topics(missing)
+    finally:
+        admin.close()
 
 
 def _faust_credentials(kafka: KafkaConfig, environ: Mapping[str, str]) -> Any:
@@ -188,12 +227,12 @@ def create_app(
         app=app,
         names=names,
         raw=topic(names.raw),
-        clean=topic(names.clean, 1),
+        clean=topic(names.clean, DEDUP_PARTITIONS),
         deduped=topic(names.deduped),
         tagged=topic(names.tagged),
         alerts=topic(names.alerts),
         pages_deadletter=topic(names.pages_deadletter),
         alerts_deadletter=topic(names.alerts_deadletter),
-        dedup_window=app.Table("dedup-window", default=None, partitions=1, schema=_json_schema()),
+        dedup_window=app.Table("dedup-window", default=None, partitions=DEDUP_PARTITIONS, schema=_json_schema()),
         story_ledger=app.Table("story-ledger", default=None, partitions=partitions, schema=_json_schema()),
     )

@@ -7,7 +7,6 @@ to ``pages.deadletter`` with its reason, and is reported on stderr.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -16,22 +15,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from schemas.config import Settings
 from schemas.deadletter import DeadLetter
-from schemas.errors import WirewatchError
 from schemas.pages import RawPage
-from streams.app import TopicNames, kafka_python_options
+from streams.app import KafkaUnavailableError, TopicNames, ensure_topics, kafka_python_options
 from streams.sources import read_pages
 
 log = logging.getLogger(__name__)
-
-
-class KafkaUnavailableError(WirewatchError):
-    """The broker could not be reached or refused a request."""
 
 
 @dataclass(slots=True)
@@ -47,34 +40,6 @@ def page_key(page: RawPage) -> bytes:
     if page.url:
         return page.url.encode("utf-8")
     return hashlib.blake2b(page.body.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest().encode()
-
-
-def ensure_topics(settings: Settings, environ: Mapping[str, str]) -> None:
-    """Create wirewatch's topics with the configured partitions, if they do not exist yet.
-
-    Workers create them too; doing it here means pages produced before the first worker starts
-    land in a topic with the right partition count rather than a broker default.
-    """
-    kafka = settings.kafka
-    names = TopicNames.with_prefix(kafka.topic_prefix)
-    wanted = [
-        NewTopic(name, 1 if name == names.clean else kafka.topic_partitions, kafka.replication_factor)
-        for name in (names.raw, names.clean, names.deduped, names.tagged, names.alerts,
-                     names.pages_deadletter, names.alerts_deadletter)
-    ]
-    options = kafka_python_options(kafka, environ)
-    try:
-        admin = KafkaAdminClient(**options, client_id="wirewatch-admin", request_timeout_ms=30_000)
-    except KafkaError as exc:
-        raise KafkaUnavailableError(f"cannot reach Kafka at {options['bootstrap_servers']}: {exc}") from None
-    try:
-        existing = set(admin.list_topics())
-        missing = [t for t in wanted if t.name not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
-                admin.create_topics(missing)
-    finally:
-        admin.close()
 
 
 def produce_pages(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -17,8 +18,8 @@ class Metrics:
     alerts: Counter[str] = field(default_factory=Counter)
     deliveries: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def render(self) -> str:
-        """All counters as Prometheus exposition text."""
+    def render(self, lag: Mapping[tuple[str, int], int] | None = None) -> str:
+        """All counters as Prometheus exposition text, with consumer lag per partition when given."""
         lines = [
             "# HELP wirewatch_pages_processed_total Records a stage processed successfully.",
             "# TYPE wirewatch_pages_processed_total counter",
@@ -34,6 +35,10 @@ class Metrics:
             "# TYPE wirewatch_webhook_deliveries_total counter",
             *(f'wirewatch_webhook_deliveries_total{{webhook="{w}",outcome="{o}"}} {n}'
               for (w, o), n in sorted(self.deliveries.items())),
+            "# HELP wirewatch_consumer_lag Records not yet committed, by topic partition.",
+            "# TYPE wirewatch_consumer_lag gauge",
+            *(f'wirewatch_consumer_lag{{topic="{t}",partition="{p}"}} {n}'
+              for (t, p), n in sorted((lag or {}).items())),
             "# HELP wirewatch_uptime_seconds Seconds since the worker started.",
             "# TYPE wirewatch_uptime_seconds gauge",
             f"wirewatch_uptime_seconds {time.time() - self.started_at:.1f}",

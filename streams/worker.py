@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from schemas.config import Settings
 from streams.agents import register_pipeline_agents, register_webhook_agent
-from streams.app import WirewatchApp, create_app
+from streams.app import WirewatchApp, create_app, ensure_topics
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
 from streams.steps import StageSteps
@@ -36,13 +36,29 @@ def build_worker_app(
     if web_port is not None:
         @w.app.page("/wirewatch/metrics")
         async def metrics_page(web: Any, request: Any) -> Any:
-            return web.text(metrics.render(), content_type="text/plain")
+            return web.text(metrics.render(consumer_lag(w.app)), content_type="text/plain")
 
         @w.app.page("/wirewatch/health")
         async def health_page(web: Any, request: Any) -> Any:
-            return web.json({"status": "ok", "processed": dict(metrics.processed)})
+            lag = consumer_lag(w.app)
+            return web.json({
+                "status": "ok",
+                "processed": dict(metrics.processed),
+                "dead_letters": sum(metrics.dead_letters.values()),
+                "consumer_lag": sum(lag.values()),
+            })
 
     return w, metrics
+
+
+def consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
+    """Records behind the end of each assigned partition (end offset minus committed offset)."""
+    monitor = app.monitor
+    lag = {}
+    for tp, end in (monitor.tp_end_offsets or {}).items():
+        committed = (monitor.tp_committed_offsets or {}).get(tp)
+        lag[(tp.topic, tp.partition)] = max(0, int(end) - int(committed if committed is not None else 0))
+    return lag
 
 
 def run_worker(
@@ -55,6 +71,7 @@ def run_worker(
     loglevel: str,
 ) -> int:
     """Run a worker until SIGTERM/SIGINT; Faust commits offsets and flushes producers on the way out."""
+    ensure_topics(settings, environ)
     w, _ = build_worker_app(settings, environ, secrets, data_dir=data_dir, web_port=web_port)
     worker = faust.Worker(w.app, loglevel=loglevel.lower(), redirect_stdouts=False)
     worker.execute_from_commandline()
