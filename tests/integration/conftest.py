@@ -25,6 +25,9 @@ import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
+from schemas.config import load_settings
+from streams.app import ensure_topics
+
 ROOT = Path(__file__).resolve().parents[2]
 WIREWATCH = [sys.executable, "-m", "streams.cli"]
 
@@ -92,6 +95,7 @@ class Deployment:
         return result
 
     def produce(self, topic: str, values: list[bytes], keys: list[bytes | None] | None = None) -> None:
+        ensure_topics(load_settings(self.config_path), self.env())  # as ingest does: never a broker default
         producer = KafkaProducer(bootstrap_servers=self.bootstrap.split(","), acks="all",
                                  max_request_size=8 * 1024 * 1024)
         futures = [producer.send(self.topic(topic), value=value, key=keys[i] if keys else None)
