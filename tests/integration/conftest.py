@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -127,24 +126,33 @@ class Deployment:
         return records
 
 
-@pytest.fixture
-def deployment(kafka_bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployment]:
+def make_deployment(bootstrap: str, work: Path, edit: Callable[[dict[str, Any]], None] | None = None,
+                    partitions: int = 3) -> Deployment:
+    """A deployment with its own topic prefix and group on ``bootstrap``; ``edit`` adjusts its config."""
     prefix = f"it{uuid.uuid4().hex[:8]}."
     config: dict[str, Any] = yaml.safe_load((ROOT / "wirewatch.yml").read_text(encoding="utf-8"))
-    config["kafka"] = {"bootstrap": kafka_bootstrap, "topic_prefix": prefix, "topic_partitions": 3,
+    config["kafka"] = {"bootstrap": bootstrap, "topic_prefix": prefix, "topic_partitions": partitions,
                        "group_id": f"wirewatch-{prefix.rstrip('.')}"}
     config["alerts"] = {"update_min_interval_s": 0}
     config["webhooks"] = []
     for rule in config["rules"]:
         rule["notify"] = []
-    marker = request.node.get_closest_marker("wirewatch_config")
-    if marker is not None:
-        marker.kwargs["edit"](config)
-    path = tmp_path / "wirewatch.yml"
+    if edit is not None:
+        edit(config)
+    path = work / "wirewatch.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    dep = Deployment(kafka_bootstrap, prefix, path, tmp_path, [])
-    yield dep
+    return Deployment(bootstrap, prefix, path, work, [])
+
+
+def stop_all(dep: Deployment) -> None:
     for proc in dep.workers:
         if proc.poll() is None:
             dep.stop_worker(proc, timeout=30)
-    shutil.rmtree(tmp_path / "data-w1", ignore_errors=True)
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    marker = request.node.get_closest_marker("wirewatch_config")
+    dep = make_deployment(kafka_bootstrap, tmp_path, marker.kwargs["edit"] if marker is not None else None)
+    yield dep
+    stop_all(dep)
