@@ -16,6 +16,8 @@ from schemas.config import Rule
 from schemas.pages import Mention, TaggedPage, utcnow
 
 SNIPPET_CHARS = 240
+# An alert names the first matches, not every repetition of a name in a long page.
+MAX_MATCHED = 20
 _FIELD_ORDER = {"title": 0, "body": 1, "comments": 2}
 
 
@@ -62,7 +64,7 @@ def _snippet_anchor(matched: Sequence[Mention]) -> Mention:
 
 
 def matching_mentions(rule: Rule, page: TaggedPage) -> list[Mention] | None:
-    """The mentions that make ``rule`` fire on ``page``, or None when it does not fire."""
+    """The mentions that make ``rule`` fire on ``page`` (the first ``MAX_MATCHED``), or None."""
     fields = set(rule.fields)
     entities = [m for m in page.mentions if m.field in fields]
     keywords = [m for m in page.keywords if m.field in fields]
@@ -79,7 +81,7 @@ def matching_mentions(rule: Rule, page: TaggedPage) -> list[Mention] | None:
     matched = [m for m in entities if m.entity_id in wanted_entities]
     matched += [m for m in keywords if m.entity_id in wanted_keywords]
     matched.sort(key=lambda m: (_FIELD_ORDER[m.field], m.comment_index or 0, m.start))
-    return matched or None
+    return matched[:MAX_MATCHED] or None
 
 
 def evaluate(rules: Sequence[Rule], page: TaggedPage, now: datetime | None = None) -> list[Alert]:

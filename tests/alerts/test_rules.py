@@ -150,3 +150,9 @@ def test_ledger_state_survives_a_restart_through_its_store() -> None:
     decide(StoryLedger(AlertsConfig(), [], store), tagged("d1"))
     again = decide(StoryLedger(AlertsConfig(), [], store), tagged("d1", at=T0 + timedelta(hours=1)))
     assert again == []
+
+
+def test_an_alert_names_at_most_the_first_twenty_matches() -> None:
+    repeated = [mention("khazali", "Qais al-Khazali").model_copy(update={"start": i, "end": i + 15}) for i in range(50)]
+    [alert] = evaluate([Rule(id="actor", any_entity=["khazali"])], tagged(mentions=repeated))
+    assert [m.start for m in alert.matched] == list(range(20))
