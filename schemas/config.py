@@ -8,7 +8,7 @@ environment variable that holds its secret (``secret_env``), resolved once at th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -23,6 +23,11 @@ from schemas.pages import EntityType, Field_
 DEFAULT_CONFIG_NAME = "wirewatch.yml"
 CONFIG_ENV = "WIREWATCH_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP"
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+"""Largest configuration file read (a 500,000-alias watchlist is about 20 MB of YAML)."""
+MAX_REPORTED_PROBLEMS = 50
+"""Problems listed one per line; more are summed up in one last line."""
+_MAX_ALIAS_CHARS = 300
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 Id = Annotated[str, Field(pattern=_ID_PATTERN)]
@@ -33,7 +38,9 @@ class ConfigError(WirewatchError):
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .nan or .inf: NaN fails every bound with a misleading message, and an infinite window or
+    # interval would keep state forever.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AliasSpec(_Config):
@@ -147,7 +154,7 @@ class DedupConfig(_Config):
     shingle_words: int = Field(default=3, ge=1, le=10)
     window_days: float = Field(default=7.0, gt=0)
     max_window_pages: int = Field(default=200_000, ge=100)
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, le=2**32 - 1)
 
 
 class AlertsConfig(_Config):
@@ -233,6 +240,12 @@ class Settings(_Config):
                 for j, ref in enumerate(getattr(rule, key)):
                     if ref not in known:
                         found.append(((("rules", i, key, j)), f"unknown {what} id {ref!r}"))
+        for i, entity in enumerate(self.watchlist):
+            for j, alias in enumerate(entity.aliases):
+                found.extend(_alias_problems(alias, ("watchlist", i, "aliases", j)))
+        for i, keyword in enumerate(self.keywords):
+            for j, term in enumerate(keyword.terms):
+                found.extend(_alias_problems(term, ("keywords", i, "terms", j)))
         aliases = sum(1 + len(e.aliases) for e in self.watchlist) + sum(len(k.terms) for k in self.keywords)
         if aliases > self.limits.max_aliases:
             found.append((("watchlist",), f"{aliases} aliases exceed limits.max_aliases={self.limits.max_aliases}"))
@@ -241,10 +254,27 @@ class Settings(_Config):
         return found
 
 
+def _alias_problems(alias: AliasInput, loc: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with one alias or term written as a plain string (AliasSpec checks itself)."""
+    if isinstance(alias, AliasSpec):
+        return []
+    if not any(c.isalnum() for c in alias):
+        return [(loc, f"{alias!r} has no letter or digit, so it can match nothing; remove it or spell the name")]
+    if len(alias) > _MAX_ALIAS_CHARS:
+        return [(loc, f"{len(alias)} characters: an alias is at most {_MAX_ALIAS_CHARS}")]
+    return []
+
+
+def _format_key(key: str) -> str:
+    """A mapping key as it can be shown on one line: quoted when odd (empty, spaces, controls), cut when long."""
+    shown = key if key and key.isprintable() and " " not in key else repr(key)
+    return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
 def _format_loc(loc: Sequence[str | int]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_format_key(part)}" if out else _format_key(part))
     return out or "(top level)"
 
 
@@ -267,48 +297,173 @@ def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _compose(text: str, origin: str) -> tuple[yaml.Node | None, Any]:
+    """Parse YAML once: the node tree (for line numbers) and the data built from it.
+
+    Raises:
+        ConfigError: for syntax errors, tags outside safe YAML, nesting too deep to parse, and
+            numbers too long to convert; one line, with the line number where YAML gives one.
+    """
+    loader: yaml.SafeLoader | None = None
+    root: yaml.Node | None = None
+    try:
+        loader = yaml.SafeLoader(text)  # the reader rejects characters YAML forbids right here
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else _reader_line(text, exc)
+        where = f"{origin}:{line}" if line is not None else origin
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {_one_line(reason)}") from None
+    except RecursionError:
+        where = f"{origin}:{loader.get_mark().line + 1}" if loader is not None else origin
+        raise ConfigError(f"{where}: not valid YAML: nested too deeply to read") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        where = origin
+        for node, loc in _nodes(root):
+            if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int") and len(str(node.value)) > 4000:
+                where = f"{origin}:{node.start_mark.line + 1}: {_format_loc(loc)}"
+                break
+        raise ConfigError(f"{where}: not a usable value: {_one_line(str(exc)).split(';')[0]}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _reader_line(text: str, exc: yaml.YAMLError) -> int | None:
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML does not allow
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+
+
+def _nodes(root: yaml.Node | None) -> Iterator[tuple[yaml.Node, tuple[str | int, ...]]]:
+    """Every node of the tree with its location, iteratively (deep trees cannot overflow the stack)."""
+    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())] if root is not None else []
+    seen: set[int] = set()
+    while stack:
+        node, loc = stack.pop()
+        if id(node) in seen:  # an alias (*anchor) points at a node already walked
+            continue
+        seen.add(id(node))
+        yield node, loc
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((value, (*loc, str(key.value))) for key, value in reversed(node.value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*loc, i)) for i, item in reversed(list(enumerate(node.value))))
+
+
+def _duplicate_keys(root: yaml.Node | None, origin: str) -> list[str]:
+    """A key given twice in one mapping: YAML keeps the last silently, hiding the first."""
+    found = []
+    for node, loc in _nodes(root):
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first: dict[str, int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
+                continue
+            line = key.start_mark.line + 1
+            if key.value in first:
+                found.append(f"{origin}:{line}: {_format_loc((*loc, key.value))}: duplicate key "
+                             f"(first at line {first[key.value]}; YAML would keep only the last)")
+            else:
+                first[key.value] = line
+    return found
+
+
+# Members of the alias union (``str | AliasSpec``) as pydantic names them in error locations, and
+# whether each is the one meant for a mapping.
+_ALIAS_BRANCHES = {"str": False, "AliasSpec": True}
+
+
+def _branch_loc(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The location of an error without its union member, or None for the member not meant.
+
+    An alias written as a mapping is an AliasSpec: "should be a valid string" about it is noise,
+    and so is an AliasSpec complaint about a plain string.
+    """
+    for i in range(1, len(loc)):
+        part = loc[i]
+        if isinstance(part, str) and part in _ALIAS_BRANCHES and isinstance(loc[i - 1], int):
+            value = data
+            for key in loc[:i]:
+                try:
+                    value = value[key]
+                except (KeyError, IndexError, TypeError):
+                    return loc
+            if isinstance(value, Mapping) != _ALIAS_BRANCHES[part]:
+                return None
+            return loc[:i] + loc[i + 1 :]
+    return loc
+
+
+def _invalid(lines: list[str]) -> ConfigError:
+    if len(lines) > MAX_REPORTED_PROBLEMS:
+        more = len(lines) - MAX_REPORTED_PROBLEMS
+        lines = [*lines[:MAX_REPORTED_PROBLEMS], f"... and {more} more problems"]
+    return ConfigError("invalid configuration\n" + "\n".join(lines))
+
+
 def parse_settings(text: str, origin: str = "<config>") -> Settings:
     """Parse and validate configuration text.
 
+    An empty document (an empty file, or comments only) is an error: it is far more often a
+    wrong or truncated file than a wish to track nothing. Keys given twice in one mapping are
+    errors too, where YAML itself would silently keep the last.
+
     Raises:
-        ConfigError: with one line per problem, each ``origin:line: field: message``.
+        ConfigError: with one line per problem, each ``origin:line: field: message`` (at most
+            ``MAX_REPORTED_PROBLEMS`` of them).
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {reason}") from None
+    root, data = _compose(text, origin)
     if data is None:
-        data = {}
+        raise ConfigError(f"{origin}:1: the configuration is empty; it needs at least a watchlist or keywords, "
+                          "and rules (see the wirewatch.yml of the project)")
     if not isinstance(data, Mapping):
         raise ConfigError(f"{origin}:1: the top level must be a mapping (watchlist:, rules:, ...)")
+    duplicates = _duplicate_keys(root, origin)
+    if duplicates:
+        raise _invalid(duplicates)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        lines: dict[str, None] = {}
         for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
+            loc = _branch_loc(data, tuple(err["loc"]))
+            if loc is None:
+                continue
             line = _line_of(root, loc)
-            lines.append(f"{origin}:{line or '?'}: {_format_loc(loc)}: {err['msg']}")
-        raise ConfigError("invalid configuration\n" + "\n".join(lines)) from None
+            lines[f"{origin}:{line or '?'}: {_format_loc(loc)}: {_one_line(err['msg'])}"] = None
+        raise _invalid(list(lines)) from None
     issues = settings.problems()
     if issues:
-        lines = [f"{origin}:{_line_of(root, loc) or '?'}: {_format_loc(loc)}: {msg}" for loc, msg in issues]
-        raise ConfigError("invalid configuration\n" + "\n".join(lines))
+        raise _invalid([f"{origin}:{_line_of(root, loc) or '?'}: {_format_loc(loc)}: {msg}" for loc, msg in issues])
     return settings
 
 
 def load_settings(path: Path) -> Settings:
-    """Read and validate the configuration file at ``path``."""
+    """Read and validate the configuration file at ``path`` (UTF-8, at most ``MAX_CONFIG_BYTES``)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found (use --config PATH or ${CONFIG_ENV})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a configuration file (use --config PATH/wirewatch.yml)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB: not a configuration file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                          "the configuration must be a UTF-8 YAML file") from None
     return parse_settings(text, str(path))
 
 

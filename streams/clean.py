@@ -229,7 +229,8 @@ def clean(raw: RawPage, templates: OutletTemplates | None = None) -> CleanPage:
         page = parse_html(body)
         lines = page.lines
         if not lines:
-            raise RejectedPage(Reason.NO_ARTICLE, "the HTML page has no visible text")
+            stopped = f" before the parser stopped ({page.truncated})" if page.truncated else ""
+            raise RejectedPage(Reason.NO_ARTICLE, f"the HTML page has no visible text{stopped}")
         found = extract(lines, is_template=check)
         if not found.paragraphs:
             found = _rescue(body, check) or found

@@ -40,7 +40,12 @@ from streams.clean_text import (
     parse_datetime,
 )
 
-_PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True)
+# ``huge_tree`` lifts libxml2's nesting limit from 256 to 2048 elements: pages with a few hundred
+# unclosed <div>/<font> tags are common enough, and beyond 256 the default parser drops the rest of
+# the page. The page size limit (``limits.max_page_bytes``) still bounds what it parses.
+_PARSER = etree.HTMLParser(
+    encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
+)
 _MAX_JSON_LD = 200_000
 _MAX_COMMENT_CHARS = 20_000
 
@@ -61,6 +66,10 @@ _ALWAYS_DROPPED: dict[str, str] = {
     "nav": NAVIGATION, "menu": NAVIGATION, "button": NAVIGATION, "select": NAVIGATION, "label": NAVIGATION,
     "figcaption": CAPTION, "textarea": COMMENT_FORM,
 }
+# Tags whose content a reader never sees: no part of any text taken from the page.
+_SCRIPT_TAGS = frozenset({"script", "style", "noscript", "template"})
+# ... and with the document head, never a reader comment.
+_UNRENDERED = _SCRIPT_TAGS | {"head", "title"}
 # Tags that are furniture unless they hold the article (an <article><header> with the headline).
 _DROP_TAGS: dict[str, str] = {"header": NAVIGATION, "footer": FOOTER, "aside": RELATED, "form": NAVIGATION}
 # Parts of class and id names (split on "-" and "_") that mark page furniture.
@@ -131,6 +140,7 @@ class HtmlPage:
     lang: str | None = None
     comments: list[Comment] = field(default_factory=list)
     removed: Counter[str] = field(default_factory=Counter)
+    truncated: str | None = None
 
 
 def parse_html(html: str) -> HtmlPage:
@@ -140,10 +150,16 @@ def parse_html(html: str) -> HtmlPage:
         html: the page markup.
 
     Returns:
-        The page; its ``lines`` are empty when the markup holds no text.
+        The page; its ``lines`` are empty when the markup holds no text. ``truncated`` says why
+        the parser stopped early (nesting deeper than libxml2 allows), keeping what came before.
     """
     page = HtmlPage()
     root = etree.fromstring(html.encode("utf-8", "replace"), parser=_PARSER)
+    for error in _PARSER.error_log:
+        if error.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+            depth = "depth" in error.message.lower()
+            page.truncated = "the markup nests more than 2048 elements deep" if depth else error.message.strip()
+            break
     if root is None:  # an empty document
         return page
     meta: dict[str, str] = {}
@@ -202,7 +218,21 @@ class _Facts:
 
 
 def _text(el: etree._Element) -> str:
-    return " ".join(str(etree.tostring(el, method="text", encoding="unicode", with_tail=False)).split())
+    """The visible text of an element, whitespace collapsed (script and style text left out)."""
+    if next(el.iterdescendants(*_SCRIPT_TAGS), None) is None:
+        return " ".join(str(etree.tostring(el, method="text", encoding="unicode", with_tail=False)).split())
+    pieces: list[str] = []
+    walker = etree.iterwalk(el, events=("start", "end"))
+    for event, node in walker:
+        if event == "start":
+            if node is not el and node.tag in _SCRIPT_TAGS:
+                walker.skip_subtree()
+                continue
+            if node.text and isinstance(node.tag, str):
+                pieces.append(node.text)
+        elif node is not el and node.tail:
+            pieces.append(node.tail)
+    return " ".join("".join(pieces).split())
 
 
 def _elements(root: etree._Element, xpath: etree.XPath) -> list[etree._Element]:
@@ -227,7 +257,7 @@ class _Named:
         # A Python walk testing attribute names is several times faster than the equivalent XPath.
         for el in root.iter(etree.Element):
             keys = el.keys()
-            if not keys or _NAME_ATTRIBUTES.isdisjoint(keys):
+            if not keys or _NAME_ATTRIBUTES.isdisjoint(keys) or el.tag in _UNRENDERED:
                 continue
             itemprop = el.get("itemprop") if "itemprop" in keys else None
             if itemprop == "datePublished" and facts.item_date is None:
@@ -365,7 +395,7 @@ def _own_elements(item: etree._Element, items: set[etree._Element]) -> Iterator[
     """The descendants of a comment that do not belong to a reply nested inside it."""
     walker = etree.iterwalk(item, events=("start",))
     for _, el in walker:
-        if el is not item and el in items:
+        if el is not item and (el in items or el.tag in _UNRENDERED):
             walker.skip_subtree()
             continue
         yield el
@@ -419,7 +449,7 @@ def _own_text(el: etree._Element, items: set[etree._Element]) -> str:
     walker = etree.iterwalk(el, events=("start", "end"))
     for event, node in walker:
         if event == "start":
-            if node is not el and node in items:
+            if node is not el and (node in items or node.tag in _UNRENDERED):
                 walker.skip_subtree()
                 continue
             if node.tag in _BLOCK_TAGS or node.tag == "br":

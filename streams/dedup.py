@@ -30,6 +30,9 @@ from schemas.pages import CleanPage, DedupVerdict, Nearest
 
 Signature = npt.NDArray[np.uint32]
 
+SIGNATURE_BLOCK = 8192
+"""Shingle hashes permuted at a time when computing a signature (bounds memory per page)."""
+
 _WORD = re.compile(r"\w+")
 _FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
 _MASK32 = np.uint64(0xFFFFFFFF)
@@ -86,11 +89,24 @@ class MinHasher:
         self._empty = template.hashvalues.copy()
 
     def signature(self, hashes: npt.NDArray[np.uint32]) -> Signature:
-        """The MinHash signature of a set of 32-bit element hashes."""
+        """The MinHash signature of a set of 32-bit element hashes.
+
+        Repeated hashes are dropped first and the rest go through the permutations in blocks of
+        :data:`SIGNATURE_BLOCK`, so memory stays bounded (``SIGNATURE_BLOCK * num_perm`` words)
+        however long the page: a 5 MB page of distinct shingles would otherwise need a
+        ``shingles x num_perm`` matrix of about half a gigabyte.
+        """
         if hashes.size == 0:
             return np.array(self._empty, dtype=np.uint32)
+        unique = np.unique(hashes.astype(np.uint32))
+        result = self._block_minimum(unique[:SIGNATURE_BLOCK])
+        for begin in range(SIGNATURE_BLOCK, unique.size, SIGNATURE_BLOCK):
+            result = np.minimum(result, self._block_minimum(unique[begin : begin + SIGNATURE_BLOCK]))
+        return result
+
+    def _block_minimum(self, hashes: npt.NDArray[np.uint32]) -> Signature:
         s1, m1, s2, m2, s3 = _FMIX32
-        hv = hashes.astype(np.uint32).reshape(-1, 1)
+        hv = hashes.reshape(-1, 1)
         hv = hv ^ (hv >> np.uint32(s1))
         hv = hv * np.uint32(m1)
         hv = hv ^ (hv >> np.uint32(s2))
@@ -124,12 +140,28 @@ class LshParams:
     @classmethod
     def for_config(cls, config: DedupConfig) -> LshParams:
         """The bands and rows datasketch chooses for ``config.threshold`` and ``num_perm``."""
-        lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+        lsh = lsh_index(config)
         return cls(threshold=config.threshold, num_perm=config.num_perm, bands=lsh.b, rows=lsh.r)
 
     def candidate_probability(self, jaccard: float) -> float:
         """Probability that two pages with this true Jaccard similarity are compared at all."""
         return float(1.0 - (1.0 - jaccard**self.rows) ** self.bands)
+
+
+def lsh_index(config: DedupConfig) -> MinHashLSH:
+    """An empty LSH index for ``config``, with the bands and rows datasketch finds optimal.
+
+    For thresholds near 1 (above ~0.86 with 16 permutations, ~0.98 with 128) datasketch finds one
+    band optimal, which it cannot index (it raises ``ValueError``); two bands of half the signature
+    are used instead, so every threshold the configuration accepts works. Recall at the threshold
+    is then lower than with more bands (about 0.78 for two pages at Jaccard 0.99 with 128
+    permutations, 0.99 and more for exact and near-exact copies); candidates are checked against
+    the threshold with the full signature as always.
+    """
+    try:
+        return MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+    except ValueError:
+        return MinHashLSH(threshold=config.threshold, num_perm=config.num_perm, params=(2, config.num_perm // 2))
 
 
 @dataclass(slots=True)
@@ -161,7 +193,7 @@ class DedupIndex:
         self.config = config
         self.params = LshParams.for_config(config)
         self._hasher = MinHasher(config.num_perm, config.seed)
-        self._lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+        self._lsh = lsh_index(config)
         self._entries: dict[str, _Entry] = {}
         self._order: deque[tuple[float, str]] = deque()
         self._cluster_sizes: dict[str, int] = {}

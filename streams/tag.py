@@ -47,6 +47,11 @@ Overlaps: for one entity (or keyword) in one field, hits are kept leftmost-longe
 al-Khazali" wins over the "Khazali" inside it. Hits of *different* entities may overlap; each
 is reported. A surname shared by two persons named in full on a page is attributed to both.
 
+Bounds: at most ``max_mentions`` (default :data:`MAX_MENTIONS`) mentions of one entity or keyword
+are reported per field (per comment), the first ones in the text. Rules only ask whether an entity
+is in a field and alerts show the first matches, while a hostile page repeating a name a million
+times would otherwise cost a Mention object (and an alert a matched entry) per repetition.
+
 Not handled (documented limits): elided prefixes glued by an apostrophe ("d'Khazali"), the
 "Abdul"/"Abd al" alternation, inserting an article the alias does not have (alias "Qais
 Khazali" does not match "Qais al-Khazali"; list the full form), and Arabic suffix pronouns.
@@ -68,6 +73,11 @@ from streams.normalize import APOSTROPHES, DASHES, Normalized, fold_text, is_wor
 
 FIELD_ORDER: Final[dict[str, int]] = {"title": 0, "body": 1, "comments": 2}
 """Order in which mentions are listed: title, body, then comments by index."""
+
+MAX_MENTIONS: Final = 100
+"""Mentions of one entity (or keyword) reported per field, or per comment; the first ones."""
+# Hits kept per alias target and field while scanning: room for the overlaps resolved later.
+_SCAN_HITS_PER_MENTION: Final = 4
 
 _LATIN_ARTICLES: Final = frozenset({"al", "el", "ul"})
 _HYPHENATED_ARTICLES: Final = frozenset({"ar", "as", "ash", "at", "ath", "ad", "adh", "an", "az"})
@@ -275,6 +285,7 @@ class Tagger:
         keywords: the tracked keywords (``Settings.keywords``).
         common_words: lower-case words that make a one-word alias weak automatically;
             :data:`COMMON_WORDS` by default, an empty collection to turn the rule off.
+        max_mentions: mentions of one entity or keyword reported per field (per comment).
 
     Attributes:
         alias_count: aliases and keyword terms compiled (canonical names included).
@@ -283,6 +294,7 @@ class Tagger:
     Raises:
         ConfigError: if an argument is not a list of :class:`WatchEntity` / :class:`Keyword`,
             an id repeats, or an alias or term has no letter or digit left once normalised.
+        ValueError: if ``max_mentions`` is below 1.
     """
 
     def __init__(
@@ -291,7 +303,11 @@ class Tagger:
         keywords: Sequence[Keyword] = (),
         *,
         common_words: Collection[str] | None = None,
+        max_mentions: int = MAX_MENTIONS,
     ) -> None:
+        if max_mentions < 1:
+            raise ValueError(f"max_mentions={max_mentions}: use 1 or more, or no mention would be reported")
+        self.max_mentions = max_mentions
         self._entities: tuple[WatchEntity, ...] = tuple(_checked(watchlist, WatchEntity, "watchlist"))
         self._keywords: tuple[Keyword, ...] = tuple(_checked(keywords, Keyword, "keywords"))
         words = COMMON_WORDS if common_words is None else common_words
@@ -388,7 +404,12 @@ class Tagger:
         folded = norm.text
         size = len(folded)
         hits: list[_Hit] = []
+        cap = self.max_mentions * _SCAN_HITS_PER_MENTION
+        # Hits kept per target, apart for sentence-initial weak ones (which may be dropped later).
+        kept: dict[tuple[_Target, bool], int] = {}
         for last, (length, targets) in self._automaton.iter(folded):
+            if kept and all(_full(kept, t, False, cap) and (not t.weak or _full(kept, t, True, cap)) for t in targets):
+                continue  # enough of these already: a page repeating a name cannot blow up
             end = last + 1
             start = end - length
             if not _start_ok(folded, start):
@@ -410,7 +431,11 @@ class Tagger:
                         continue
                     if initial is None:
                         initial = _sentence_initial(text, o_start)
-                hits.append(_Hit(target, field, comment_index, o_start, o_end, surface, target.weak and bool(initial)))
+                excused = target.weak and bool(initial)
+                if _full(kept, target, excused, cap):
+                    continue
+                kept[target, excused] = kept.get((target, excused), 0) + 1
+                hits.append(_Hit(target, field, comment_index, o_start, o_end, surface, excused))
         return hits
 
     def _resolve(self, hits: Sequence[_Hit]) -> tuple[list[Mention], list[Mention]]:
@@ -441,9 +466,13 @@ class Tagger:
         for (is_keyword, owner, _, _), group in groups.items():
             group.sort(key=lambda h: (h.start, -h.end))
             covered = -1
+            reported = 0
             for hit in group:
                 if hit.start < covered:
                     continue
+                if reported >= self.max_mentions:
+                    break
+                reported += 1
                 covered = hit.end
                 mention = self._mention(hit, is_keyword, owner)
                 (keywords if is_keyword else mentions).append(mention)
@@ -468,6 +497,10 @@ class Tagger:
             end=hit.end,
             comment_index=hit.comment_index,
         )
+
+
+def _full(kept: dict[tuple[_Target, bool], int], target: _Target, initial: bool, cap: int) -> bool:
+    return kept.get((target, initial), 0) >= cap
 
 
 def _possessive(norm: Normalized, end: int) -> bool:
@@ -662,4 +695,4 @@ A one-word alias that is one of them ("Freedom", "Amber", "Trump") is weak unles
 ``case_sensitive``: it must be written capitalised and not start a sentence alone."""
 
 
-__all__ = ["COMMON_WORDS", "FIELD_ORDER", "Tagger"]
+__all__ = ["COMMON_WORDS", "FIELD_ORDER", "MAX_MENTIONS", "Tagger"]
