@@ -37,6 +37,9 @@ import unicodedata
 from array import array
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 APOSTROPHES = frozenset("'’‘`´ʹʻʼʽʾʿ′‵＇‛")
 """Characters deleted by normalisation: the apostrophe family and the ʿayn/hamza letters."""
 
@@ -162,9 +165,9 @@ class Normalized:
 def normalize(text: str, *, casefold: bool = True) -> Normalized:
     """Normalise ``text`` for matching and keep the map back to the original offsets.
 
-    Runs in time linear in ``len(text)``: runs of separators are found by one regular
-    expression, ASCII words are lower-cased in bulk and only other characters go one by one
-    (through a bounded per-character cache).
+    Runs in time linear in ``len(text)``: ASCII text (most news in Latin script) in a few
+    whole-array steps; other text with one regular-expression pass over separator runs, ASCII
+    words lower-cased in bulk and only other characters one by one (through a bounded cache).
 
     Args:
         text: the text as written.
@@ -173,6 +176,13 @@ def normalize(text: str, *, casefold: bool = True) -> Normalized:
     Returns:
         The :class:`Normalized` text with its offset map.
     """
+    if text.isascii():
+        return _normalize_ascii(text, casefold)
+    return _normalize_general(text, casefold)
+
+
+def _normalize_general(text: str, casefold: bool) -> Normalized:
+    """:func:`normalize` for any text: one regular-expression pass over separator runs."""
     parts: list[str] = []
     offsets: array[int] = array("q")
     pending_space = -1  # original index of a separator to emit before the next character
@@ -214,6 +224,47 @@ def normalize(text: str, *, casefold: bool = True) -> Normalized:
         pos = match.end()
     emit_word(pos, len(text))
     return Normalized(original=text, text="".join(parts), offsets=offsets)
+
+
+def _ascii_table(predicate: object) -> npt.NDArray[np.bool_]:
+    return np.array([bool(predicate(chr(i))) for i in range(128)], dtype=np.bool_)  # type: ignore[operator]
+
+
+_ASCII_SEPARATOR = _ascii_table(_SEPARATOR_RUN.fullmatch)
+_ASCII_APOSTROPHE = _ascii_table(lambda c: c in APOSTROPHES)
+_ASCII_LOWER = np.frombuffer(bytes(range(128)).decode("ascii").lower().encode("ascii"), dtype=np.uint8)
+
+
+def _normalize_ascii(text: str, casefold: bool) -> Normalized:
+    """:func:`normalize` for ASCII text, as whole-array operations instead of a loop per word.
+
+    Same result, character for character: words are kept (lower-cased), each run of
+    separators between two words becomes one space at its first character that is not an
+    apostrophe (a run of apostrophes alone leaves nothing), runs before the first word and
+    after the last are dropped.
+    """
+    if not text:
+        return Normalized(original=text, text="", offsets=array("q"))
+    codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    separator = _ASCII_SEPARATOR[codes]
+    words = np.flatnonzero(~separator)
+    if words.size == 0:
+        return Normalized(original=text, text="", offsets=array("q"))
+    run_start = separator & ~np.concatenate(([False], separator[:-1]))
+    run_id = np.cumsum(run_start)
+    candidates = np.flatnonzero(separator & ~_ASCII_APOSTROPHE[codes])
+    runs = run_id[candidates]
+    firsts = candidates[np.concatenate(([True], runs[1:] != runs[:-1]))] if candidates.size else candidates
+    spaces = firsts[(firsts > words[0]) & (firsts < words[-1])]
+    keep = ~separator
+    keep[spaces] = True
+    offsets = np.flatnonzero(keep)
+    chars = _ASCII_LOWER[codes] if casefold else codes.copy()
+    chars[spaces] = 32
+    folded = chars[offsets].tobytes().decode("ascii")
+    mapped: array[int] = array("q")
+    mapped.frombytes(offsets.astype(np.int64).tobytes())
+    return Normalized(original=text, text=folded, offsets=mapped)
 
 
 _ASCII_DELETED = re.compile("['`]")

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.normalize import APOSTROPHES, DASHES, fold_char, fold_text, normalize
+from streams.normalize import (
+    APOSTROPHES,
+    DASHES,
+    _normalize_ascii,
+    _normalize_general,
+    fold_char,
+    fold_text,
+    normalize,
+)
 
 
 def test_case_and_diacritics_fold_away() -> None:
@@ -137,3 +145,15 @@ def test_normalising_is_idempotent(text: str) -> None:
 def test_fold_text_agrees_with_normalize(text: str) -> None:
     assert fold_text(text) == normalize(text).text
     assert fold_text(text, casefold=False) == normalize(text, casefold=False).text
+
+
+_ASCII_PIECES = [*" \t\n-'`.,;:!?AbCdeXyz019\x1c\x0b\x00", "Qais", "al-", "Khazali's", " - ", "' "]
+_ASCII_TEXT = st.lists(st.sampled_from(_ASCII_PIECES), max_size=40).map("".join)
+
+
+@given(_ASCII_TEXT, st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_ascii_fast_path_equals_the_general_normalisation(text: str, casefold: bool) -> None:
+    fast, general = _normalize_ascii(text, casefold), _normalize_general(text, casefold)
+    assert fast.text == general.text
+    assert list(fast.offsets) == list(general.offsets)
