@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from schemas.config import DedupConfig
 from schemas.pages import CleanPage
-from streams.dedup import DedupIndex, LshParams, MinHasher, shingle_hashes
+from streams.dedup import DedupIndex, LshParams, MinHasher, shingle_hashes, words
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -138,3 +139,8 @@ def test_higher_threshold_keeps_a_heavy_rewrite_apart() -> None:
         index.observe(page("orig", original))
     assert loose.observe(page("rw", rewrite, T0 + timedelta(hours=1))).status == "near_duplicate"
     assert strict.observe(page("rw", rewrite, T0 + timedelta(hours=1))).status == "new"
+
+
+def test_ascii_words_are_the_regular_expression_words() -> None:
+    text = "Khazali's al-Haq: U.S. forces_2021 (AAH) -- 10 Grad rockets!\tdone\x1cend"
+    assert words(text) == re.findall(r"\w+", text.lower())
