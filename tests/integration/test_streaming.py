@@ -127,3 +127,20 @@ def test_a_worker_restart_loses_no_page_and_repeats_no_alert(deployment: Deploym
     # copies ingested after the restart are recognised as the stories seen before it
     assert summary(got) == summary(expected)
     assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
+
+
+def test_two_workers_share_the_work_and_give_the_same_alerts(deployment: Deployment, tmp_path: Path) -> None:
+    originals, copies = write_pages(tmp_path)
+    expected = embedded_alerts(deployment.config_path, originals, copies)
+    expected_first = [a for a in expected if a["kind"] == "alert"]
+
+    deployment.start_worker("w1")
+    deployment.start_worker("w2")
+    deployment.cli("ingest", "--no-progress", str(originals))
+    deployment.consume("alerts", lambda r: len(r) >= len(expected_first), timeout=180)
+    deployment.cli("ingest", "--no-progress", str(copies))
+    got = deployment.consume("alerts", lambda r: len(r) >= len(expected), timeout=180)
+
+    assert summary(got) == summary(expected)
+    assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
+    assert all(w.poll() is None for w in deployment.workers), deployment.logs()
