@@ -50,7 +50,8 @@ class StoryLedger:
         Returns:
             New alerts (``kind="alert"``) for rules this story has not alerted on yet, and
             ``kind="update"`` events for rules it has, when its outlets grew and the story's
-            last update is older than ``update_min_interval_s``.
+            last update is older than ``update_min_interval_s``. An update repeats the first
+            alert's fields with the grown ``also_reported_by``, without its ``matched`` list.
         """
         now = page.page.fetched_at.timestamp()
         self._decisions += 1
@@ -78,7 +79,8 @@ class StoryLedger:
                 update={"also_reported_by": [o for o in outlets if o != alert.outlet]}
             )
             story["rules"][rule_id] = {
-                "alert": first.model_dump(mode="json"),
+                # the matches are in the first alert already; an update only says who else reported
+                "alert": first.model_dump(mode="json", exclude={"matched"}),
                 "reported": list(first.also_reported_by),
                 "last_update": now,
             }

@@ -156,3 +156,13 @@ def test_an_alert_names_at_most_the_first_twenty_matches() -> None:
     repeated = [mention("khazali", "Qais al-Khazali").model_copy(update={"start": i, "end": i + 15}) for i in range(50)]
     [alert] = evaluate([Rule(id="actor", any_entity=["khazali"])], tagged(mentions=repeated))
     assert [m.start for m in alert.matched] == list(range(20))
+
+
+def test_an_update_repeats_the_first_alert_without_its_matches() -> None:
+    rule = Rule(id="actor", any_entity=["khazali"])
+    led = ledger(update_min_interval_s=0)
+    [first] = led.decide(tagged("d1", outlet="a.example"), evaluate([rule], tagged("d1", outlet="a.example")))
+    copy = tagged("d2", outlet="b.example", at=T0 + timedelta(minutes=1))
+    [update] = led.decide(copy, evaluate([rule], copy))
+    assert first.matched and update.matched == []
+    assert (update.kind, update.alert_id, update.doc_id, update.title) == ("update", first.alert_id, "d1", first.title)
