@@ -212,6 +212,9 @@ def create_app(
         web_host="127.0.0.1",
         producer_max_request_size=max(1_048_576, settings.limits.max_page_bytes * 2),
         consumer_max_fetch_size=max(4_194_304, settings.limits.max_page_bytes * 2),
+        # Pages are 5-50 KB: with the default 16 KB batches every record is a request of its own.
+        producer_max_batch_size=1_048_576,
+        producer_linger=0.005,
         broker_commit_every=100,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=1024,
