@@ -147,6 +147,8 @@ class DedupConfig(_Config):
     above which they are one story. Lower finds more heavily edited copies but risks merging
     different stories on the same topic; higher keeps stories apart but misses rewrites. The LSH
     bands and rows are derived from ``threshold`` and ``num_perm`` (see ``streams.dedup``).
+    ``index`` is ``compact`` (sorted numpy arrays, about 1.5 KB per page in the window) or
+    ``datasketch`` (datasketch's ``MinHashLSH``, about 10 KB per page); both give the same verdicts.
     """
 
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
@@ -154,6 +156,7 @@ class DedupConfig(_Config):
     shingle_words: int = Field(default=3, ge=1, le=10)
     window_days: float = Field(default=7.0, gt=0)
     max_window_pages: int = Field(default=200_000, ge=100)
+    index: Literal["compact", "datasketch"] = "compact"
     seed: int = Field(default=1, ge=0, le=2**32 - 1)
 
 

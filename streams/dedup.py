@@ -27,6 +27,7 @@ from datasketch import MinHash, MinHashLSH
 
 from schemas.config import DedupConfig
 from schemas.pages import CleanPage, DedupVerdict, Nearest
+from streams.lsh import CompactLsh, DatasketchLsh, LshIndex
 
 Signature = npt.NDArray[np.uint32]
 
@@ -148,11 +149,11 @@ class MinHasher:
         permuted: Signature = hv * self._a + self._b
         return np.asarray(permuted.min(axis=0), dtype=np.uint32)
 
-    def minhash(self, signature: Signature) -> MinHash:
-        """Wrap a signature as a datasketch MinHash (for the LSH index)."""
-        return MinHash(
-            seed=self.seed, hashvalues=signature, permutations=self._permutations, scheme="affine32"
-        )
+    @property
+    def permutations(self) -> tuple[Any, Any]:
+        """The datasketch permutation parameters the signatures are computed with."""
+        a, b = self._permutations
+        return a, b
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,16 +198,17 @@ def lsh_index(config: DedupConfig) -> MinHashLSH:
         return MinHashLSH(threshold=config.threshold, num_perm=config.num_perm, params=(2, config.num_perm // 2))
 
 
+def make_lsh(config: DedupConfig, params: LshParams, hasher: MinHasher) -> LshIndex:
+    """The LSH index ``config.index`` names, banded as ``params`` says."""
+    if config.index == "datasketch":
+        return DatasketchLsh(lsh_index(config), config.num_perm, config.seed, hasher.permutations)
+    return CompactLsh(params.bands, params.rows, config.num_perm)
+
+
 @dataclass(slots=True)
 class _Entry:
     cluster_id: str
     at: float
-    signature: Signature
-
-
-def similarity(a: Signature, b: Signature) -> float:
-    """Estimated Jaccard similarity of two pages from their signatures."""
-    return float(np.count_nonzero(a == b)) / float(a.size)
 
 
 class DedupIndex:
@@ -226,7 +228,7 @@ class DedupIndex:
         self.config = config
         self.params = LshParams.for_config(config)
         self._hasher = MinHasher(config.num_perm, config.seed)
-        self._lsh = lsh_index(config)
+        self._lsh = make_lsh(config, self.params, self._hasher)
         self._entries: dict[str, _Entry] = {}
         self._order: deque[tuple[float, str]] = deque()
         self._cluster_sizes: dict[str, int] = {}
@@ -259,14 +261,14 @@ class DedupIndex:
                 cluster_size=self._cluster_sizes.get(known.cluster_id, 1),
             )
         signature = self.signature_of(page)
-        nearest_id, best = self._nearest(signature)
+        nearest_id, best = self._lsh.nearest(signature)
         if nearest_id is not None and best >= self.config.threshold:
             cluster_id = self._entries[nearest_id].cluster_id
             status = "near_duplicate"
         else:
             cluster_id = page.doc_id
             status = "new"
-        self._add(page.doc_id, _Entry(cluster_id, at, signature))
+        self._add(page.doc_id, _Entry(cluster_id, at), signature)
         nearest = Nearest(doc_id=nearest_id, jaccard=round(best, 4)) if nearest_id is not None else None
         return DedupVerdict(
             status=status,
@@ -275,25 +277,16 @@ class DedupIndex:
             cluster_size=self._cluster_sizes[cluster_id],
         )
 
-    def _nearest(self, signature: Signature) -> tuple[str | None, float]:
-        best_id: str | None = None
-        best = 0.0
-        for key in self._lsh.query(self._hasher.minhash(signature)):
-            score = similarity(signature, self._entries[key].signature)
-            if score > best or (score == best and best_id is not None and key < best_id):
-                best_id, best = key, score
-        return best_id, best
-
-    def _add(self, doc_id: str, entry: _Entry, persist: bool = True) -> None:
+    def _add(self, doc_id: str, entry: _Entry, signature: Signature, persist: bool = True) -> None:
         self._entries[doc_id] = entry
         self._order.append((entry.at, doc_id))
         self._cluster_sizes[entry.cluster_id] = self._cluster_sizes.get(entry.cluster_id, 0) + 1
-        self._lsh.insert(doc_id, self._hasher.minhash(entry.signature), check_duplication=False)
+        self._lsh.insert(doc_id, signature)
         if persist and self._store is not None:
             self._store[doc_id] = {
                 "cluster_id": entry.cluster_id,
                 "at": entry.at,
-                "signature": base64.b64encode(entry.signature.tobytes()).decode("ascii"),
+                "signature": base64.b64encode(signature.tobytes()).decode("ascii"),
             }
         self._evict_over_capacity()
 
@@ -336,5 +329,5 @@ class DedupIndex:
             if signature.size != self.config.num_perm:
                 continue  # written with another num_perm: cannot be compared, ages out of the store
             self._watermark = max(self._watermark, at)
-            self._add(doc_id, _Entry(str(value["cluster_id"]), at, signature), persist=False)
+            self._add(doc_id, _Entry(str(value["cluster_id"]), at), signature, persist=False)
         self._evict_older_than_window()

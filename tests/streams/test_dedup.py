@@ -9,9 +9,12 @@ import datasketch
 import numpy as np
 import pytest
 
+from bench.corpus import generate
 from schemas.config import DedupConfig
 from schemas.pages import CleanPage
+from streams.clean import clean
 from streams.dedup import DedupIndex, LshParams, MinHasher, shingle_hashes, words
+from streams.lsh import CompactLsh
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -144,3 +147,29 @@ def test_higher_threshold_keeps_a_heavy_rewrite_apart() -> None:
 def test_ascii_words_are_the_regular_expression_words() -> None:
     text = "Khazali's al-Haq: U.S. forces_2021 (AAH) -- 10 Grad rockets!\tdone\x1cend"
     assert words(text) == re.findall(r"\w+", text.lower())
+
+
+def test_compact_and_datasketch_indexes_give_the_same_verdicts() -> None:
+    pages = [clean(p.raw) for p in generate(400, seed=13)]
+    compact = DedupIndex(DedupConfig(index="compact"))
+    reference = DedupIndex(DedupConfig(index="datasketch"))
+    compact._lsh.merge_every = 64  # type: ignore[attr-defined]  # exercise merges and slot reuse
+    verdicts = [(compact.observe(p), reference.observe(p)) for p in pages]
+    assert all(a == b for a, b in verdicts)
+    assert sum(a.status == "near_duplicate" for a, _ in verdicts) > 40
+
+
+def test_compact_index_forgets_removed_pages_and_reuses_their_slots() -> None:
+    index = CompactLsh(bands=25, rows=5, num_perm=128, merge_every=2)
+    hasher = MinHasher(128, 1)
+    sig = hasher.signature(shingle_hashes(" ".join(paragraphs("000_4910a1d9556ff153.txt")), 3))
+    other = hasher.signature(shingle_hashes(" ".join(paragraphs("002_872e85a642eb28e8.txt")), 3))
+    index.insert("a", sig)
+    index.insert("b", other)
+    assert index.nearest(sig) == ("a", 1.0)
+    index.remove("a")
+    assert index.nearest(sig) == (None, 0.0)
+    index.insert("c", other)
+    index.insert("d", sig)
+    assert index.nearest(sig) == ("d", 1.0)
+    assert len(index) == 3

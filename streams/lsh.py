@@ -1,0 +1,202 @@
+"""LSH indexes over MinHash signatures: which earlier pages a new page should be compared with.
+
+Both indexes band signatures the same way (the bands and rows datasketch's ``MinHashLSH``
+chooses for the threshold) and answer the same question: the stored page most similar to a
+signature among those sharing at least one band with it.
+
+* :class:`DatasketchLsh` is datasketch's ``MinHashLSH`` itself: the reference, about 10 KB per
+  page in the window (a bytes object, a dict entry and a set per band and page).
+* :class:`CompactLsh` keeps the band keys in one sorted numpy array (plus a small dict of recent
+  insertions, merged in batches) and the signatures in one matrix: about 1.5 KB per page, and
+  candidate similarities computed in one vectorised step. The default.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from datasketch import MinHash, MinHashLSH
+
+Signature = npt.NDArray[np.uint32]
+
+_U64 = np.uint64
+_BAND_PRIME = _U64(0x100000001B3)
+_BAND_SEED = _U64(0xCBF29CE484222325)
+_BAND_SALT = _U64(0x9E3779B97F4A7C15)
+
+
+class LshIndex(Protocol):
+    """What the dedup stage needs from an LSH index."""
+
+    def insert(self, key: str, signature: Signature) -> None:
+        """Add a page's signature under ``key`` (a key not in the index)."""
+
+    def remove(self, key: str) -> None:
+        """Forget ``key``; unknown keys are ignored."""
+
+    def nearest(self, signature: Signature) -> tuple[str | None, float]:
+        """The most similar stored page sharing a band with ``signature``, and its estimated Jaccard.
+
+        Ties go to the smallest key, so the answer does not depend on insertion order.
+        """
+
+    def __len__(self) -> int:
+        """Pages stored."""
+
+
+def _best(keys: list[str], scores: npt.NDArray[np.float64]) -> tuple[str | None, float]:
+    if not keys:
+        return None, 0.0
+    top = float(scores.max())
+    return min(k for k, s in zip(keys, scores.tolist(), strict=True) if s == top), top
+
+
+class DatasketchLsh:
+    """datasketch's ``MinHashLSH``, with the signatures kept beside it for scoring candidates."""
+
+    def __init__(self, lsh: MinHashLSH, num_perm: int, seed: int, permutations: tuple[object, object]) -> None:
+        self._lsh = lsh
+        self._seed = seed
+        self._permutations = permutations
+        self._signatures: dict[str, Signature] = {}
+        self.num_perm = num_perm
+
+    def _minhash(self, signature: Signature) -> MinHash:
+        return MinHash(seed=self._seed, hashvalues=signature, permutations=self._permutations, scheme="affine32")
+
+    def insert(self, key: str, signature: Signature) -> None:
+        self._signatures[key] = signature
+        self._lsh.insert(key, self._minhash(signature), check_duplication=False)
+
+    def remove(self, key: str) -> None:
+        if self._signatures.pop(key, None) is not None:
+            self._lsh.remove(key)
+
+    def nearest(self, signature: Signature) -> tuple[str | None, float]:
+        keys = sorted(self._lsh.query(self._minhash(signature)))
+        if not keys:
+            return None, 0.0
+        stored = np.stack([self._signatures[k] for k in keys])
+        return _best(keys, (stored == signature).mean(axis=1))
+
+    def __len__(self) -> int:
+        return len(self._signatures)
+
+
+class CompactLsh:
+    """Banded LSH in flat numpy arrays: about 1.5 KB per page instead of datasketch's ~10 KB.
+
+    Each band of a signature is folded into one 64-bit key (band number included). Keys of
+    recent pages sit in a dict; every ``merge_every`` insertions they are merged into a sorted
+    array of ``(key, slot)`` pairs, dropping pairs of removed pages. A slot freed by a removal
+    is reused only after that merge, so no stale pair can point at a new page. A 64-bit key
+    collision can only add a candidate, never hide one, and every candidate is scored on its
+    full signature.
+
+    Args:
+        bands: number of bands.
+        rows: signature values per band (``bands * rows <= num_perm``).
+        num_perm: signature length.
+        merge_every: insertions between merges (memory of the recent dict vs merge work).
+    """
+
+    def __init__(self, bands: int, rows: int, num_perm: int, merge_every: int = 4096) -> None:
+        if bands < 1 or rows < 1 or bands * rows > num_perm:
+            raise ValueError(f"bands={bands}, rows={rows} must be >= 1 with bands * rows <= num_perm={num_perm}")
+        if merge_every < 1:
+            raise ValueError(f"merge_every={merge_every} must be >= 1")
+        self.bands, self.rows, self.num_perm, self.merge_every = bands, rows, num_perm, merge_every
+        self._salts = np.arange(bands, dtype=_U64) * _BAND_SALT
+        self._signatures: npt.NDArray[np.uint32] = np.zeros((1024, num_perm), dtype=np.uint32)
+        self._alive: npt.NDArray[np.bool_] = np.zeros(1024, dtype=np.bool_)
+        self._key_of_slot: list[str | None] = []
+        self._slot_of: dict[str, int] = {}
+        self._free: list[int] = []
+        self._freed_since_merge: list[int] = []
+        self._sorted_keys: npt.NDArray[np.uint64] = np.zeros(0, dtype=_U64)
+        self._sorted_slots: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._recent: dict[int, list[int]] = {}
+        self._recent_pages = 0
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def band_keys(self, signature: Signature) -> npt.NDArray[np.uint64]:
+        """One 64-bit key per band (FNV-style fold of the band's values, salted by band number)."""
+        values = signature[: self.bands * self.rows].reshape(self.bands, self.rows).astype(_U64)
+        keys = _BAND_SEED ^ self._salts
+        for column in range(self.rows):
+            keys = (keys ^ values[:, column]) * _BAND_PRIME
+        return keys
+
+    def _new_slot(self) -> int:
+        if self._free:
+            return self._free.pop()
+        slot = len(self._key_of_slot)
+        self._key_of_slot.append(None)
+        if slot >= self._alive.size:  # grow by a quarter: little slack, amortised copies
+            size = max(slot + 1, int(self._alive.size * 1.25))
+            self._signatures = np.resize(self._signatures, (size, self.num_perm))
+            self._alive = np.concatenate([self._alive, np.zeros(size - self._alive.size, dtype=np.bool_)])
+        return slot
+
+    def insert(self, key: str, signature: Signature) -> None:
+        slot = self._new_slot()
+        self._signatures[slot] = signature
+        self._alive[slot] = True
+        self._key_of_slot[slot] = key
+        self._slot_of[key] = slot
+        for band_key in self.band_keys(signature).tolist():
+            self._recent.setdefault(band_key, []).append(slot)
+        self._recent_pages += 1
+        if self._recent_pages >= self.merge_every:
+            self._merge()
+
+    def remove(self, key: str) -> None:
+        slot = self._slot_of.pop(key, None)
+        if slot is None:
+            return
+        self._alive[slot] = False
+        self._key_of_slot[slot] = None
+        self._freed_since_merge.append(slot)
+
+    def _merge(self) -> None:
+        recent_keys = np.fromiter((k for k, slots in self._recent.items() for _ in slots), dtype=_U64)
+        recent_slots = np.fromiter((s for slots in self._recent.values() for s in slots), dtype=np.int32)
+        keys = np.concatenate([self._sorted_keys, recent_keys])
+        slots = np.concatenate([self._sorted_slots, recent_slots])
+        live = self._alive[slots]
+        keys, slots = keys[live], slots[live]
+        order = np.argsort(keys, kind="stable")
+        self._sorted_keys, self._sorted_slots = keys[order], slots[order]
+        self._recent.clear()
+        self._recent_pages = 0
+        self._free.extend(self._freed_since_merge)
+        self._freed_since_merge.clear()
+
+    def nearest(self, signature: Signature) -> tuple[str | None, float]:
+        band_keys = self.band_keys(signature)
+        candidates: set[int] = set()
+        if self._sorted_keys.size:
+            left = np.searchsorted(self._sorted_keys, band_keys, side="left")
+            right = np.searchsorted(self._sorted_keys, band_keys, side="right")
+            for begin, end in zip(left.tolist(), right.tolist(), strict=True):
+                if end > begin:
+                    candidates.update(self._sorted_slots[begin:end].tolist())
+        recent = self._recent
+        for band_key in band_keys.tolist():
+            found = recent.get(band_key)
+            if found is not None:
+                candidates.update(found)
+        live = [slot for slot in candidates if self._alive[slot]]
+        if not live:
+            return None, 0.0
+        scores = (self._signatures[live] == signature).mean(axis=1)
+        keys = [self._key_of_slot[slot] or "" for slot in live]
+        return _best(keys, scores)
+
+    def nbytes(self) -> int:
+        """Bytes held in numpy arrays (signatures, flags, sorted pairs); Python objects come on top."""
+        return int(self._signatures.nbytes + self._alive.nbytes + self._sorted_keys.nbytes + self._sorted_slots.nbytes)
