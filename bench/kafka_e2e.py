@@ -1,0 +1,417 @@
+"""End-to-end rows: one ``wirewatch worker`` on a real broker, fed by kafka-python.
+
+The worker gets a throw-away deployment (its own topic prefix, consumer group, no webhooks,
+updates not rate-limited). A consumer thread in this process reads ``pages.tagged``,
+``pages.deadletter`` and ``alerts`` and keeps, per page URL, the broker timestamp of its
+tagged record and of its first alert (record timestamps are set by the producing client when
+it sends, so they are the moment each stage produced its output).
+
+* Sustained: the corpus is produced as fast as the producer goes; throughput is pages divided
+  by the time from the first send to the last page's tagged (or dead-lettered) record.
+* Latency: fresh pages are offered at a paced rate; produce→alert latency of a page is its
+  first alert's timestamp minus the timestamp it was sent with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from schemas.config import BOOTSTRAP_ENV, parse_settings
+from schemas.pages import RawPage
+from streams.app import TopicNames
+from streams.ingest import page_key
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS_WORKER = [sys.executable, "-m", "streams.cli", "worker"]
+NAIVE_WORKER = [sys.executable, "-m", "bench.naive_worker", "worker"]
+
+
+class E2EError(RuntimeError):
+    """The end-to-end run could not be carried out (worker died, never became ready...)."""
+
+
+@dataclass
+class _Seen:
+    """What the consumer thread has read, by page URL (guarded by ``lock``)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tagged: dict[str, int] = field(default_factory=dict)  # url -> timestamp ms of the first tagged record
+    alerts: dict[str, int] = field(default_factory=dict)  # url -> timestamp ms of the first kind=alert record
+    dead: list[int] = field(default_factory=list)  # timestamps ms of dead letters
+    alert_records: int = 0
+    last_alert_wall: float = 0.0
+
+
+class _Reader(threading.Thread):
+    def __init__(self, bootstrap: str, names: TopicNames) -> None:
+        super().__init__(name="bench-reader", daemon=True)
+        self.names = names
+        self.seen = _Seen()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._consumer = KafkaConsumer(
+            names.tagged, names.pages_deadletter, names.alerts,
+            bootstrap_servers=bootstrap.split(","), group_id=None, auto_offset_reset="earliest",
+            enable_auto_commit=False, fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                batches = self._consumer.poll(timeout_ms=200, max_records=2000)
+                for tp, records in batches.items():
+                    for record in records:
+                        self._take(tp.topic, record)
+        except BaseException as exc:  # surfaced by the waiting side
+            self.error = exc
+        finally:
+            self._consumer.close()
+
+    def _take(self, topic: str, record: Any) -> None:
+        seen = self.seen
+        if topic == self.names.pages_deadletter:
+            with seen.lock:
+                seen.dead.append(record.timestamp)
+            return
+        value = json.loads(record.value)
+        if topic == self.names.tagged:
+            url = (value.get("page") or {}).get("url")
+            with seen.lock:
+                if url and url not in seen.tagged:
+                    seen.tagged[url] = record.timestamp
+        elif topic == self.names.alerts:
+            url = value.get("url")
+            with seen.lock:
+                seen.alert_records += 1
+                seen.last_alert_wall = time.monotonic()
+                if value.get("kind") == "alert" and url and (url not in seen.alerts
+                                                             or record.timestamp < seen.alerts[url]):
+                    seen.alerts[url] = record.timestamp
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def deployment_config(base: Path, bootstrap: str, prefix: str) -> str:
+    """A copy of ``base`` for a throw-away deployment: own prefix and group, no webhooks."""
+    config: dict[str, Any] = yaml.safe_load(base.read_text(encoding="utf-8"))
+    kafka = dict(config.get("kafka") or {})
+    kafka.update(bootstrap=bootstrap, topic_prefix=prefix, group_id=f"wirewatch-{prefix.rstrip('.')}")
+    config["kafka"] = kafka
+    config["webhooks"] = []
+    config["alerts"] = {"update_min_interval_s": 0}
+    for rule in config.get("rules") or []:
+        rule["notify"] = []
+    return yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
+
+
+class Deployment:
+    """A worker process on its own topics, and the reader thread watching its outputs."""
+
+    def __init__(self, base_config: Path, bootstrap: str, worker_argv: list[str], label: str,
+                 log: Callable[[str], None]) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = f"bench{uuid.uuid4().hex[:8]}."
+        self.label = label
+        self.log = log
+        self.work = Path(tempfile.mkdtemp(prefix="wirewatch-bench-"))
+        self.config_path = self.work / "wirewatch.yml"
+        text = deployment_config(base_config, bootstrap, self.prefix)
+        self.config_path.write_text(text, encoding="utf-8")
+        self.settings = parse_settings(text, str(self.config_path))
+        self.names = TopicNames.with_prefix(self.prefix)
+        self.worker_argv = worker_argv
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.reader: _Reader | None = None
+        self.log_path = self.work / "worker.log"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({BOOTSTRAP_ENV: self.bootstrap, "WIREWATCH_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+        env.pop("WIREWATCH_WEB_PORT", None)
+        return env
+
+    def start(self) -> None:
+        self._create_topics()
+        self.reader = _Reader(self.bootstrap, self.names)
+        self.reader.start()
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*self.worker_argv, "--config", str(self.config_path), "--data-dir", str(self.work / "data")],
+                cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+            )
+
+    def worker_log(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the worker process has used so far (Linux; 0 elsewhere)."""
+        if self.proc is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def runqueue_wait_seconds(self) -> float:
+        """Time the worker's threads spent runnable but waiting for a CPU (Linux schedstat; 0 elsewhere)."""
+        if self.proc is None:
+            return 0.0
+        total = 0
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                total += int((task / "schedstat").read_text().split()[1])
+        return total / 1e9
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise E2EError(f"{self.label} worker exited with {self.proc.returncode}:\n{self.worker_log()}")
+        if self.reader is not None and self.reader.error is not None:
+            raise E2EError(f"reader thread failed: {self.reader.error!r}")
+
+    def stop(self) -> None:
+        """SIGTERM the worker (SIGKILL after 60 s), stop the reader, delete the topics and files."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.reader is not None:
+            self.reader.stop.set()
+            self.reader.join(timeout=10)
+        self._delete_topics()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def _create_topics(self) -> None:
+        """Create the deployment's topics before anyone reads them (pages.clean has one partition)."""
+        n = self.settings.kafka.topic_partitions
+        names = self.names
+        wanted = [NewTopic(t, 1 if t == names.clean else n, 1) for t in (
+            names.raw, names.clean, names.deduped, names.tagged, names.alerts, names.pages_deadletter,
+            names.alerts_deadletter)]
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), request_timeout_ms=30_000)
+        try:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(wanted)
+        finally:
+            admin.close()
+
+    def _delete_topics(self) -> None:
+        group = self.settings.kafka.group_id
+        with contextlib.suppress(Exception):  # best effort: a private broker is thrown away anyway
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), request_timeout_ms=15_000)
+            try:
+                mine = [t for t in admin.list_topics() if t.startswith((self.prefix, group))]
+                if mine:
+                    admin.delete_topics(mine)
+            finally:
+                admin.close()
+
+    @property
+    def seen(self) -> _Seen:
+        assert self.reader is not None
+        return self.reader.seen
+
+    def producer(self, linger_ms: int) -> KafkaProducer:
+        return KafkaProducer(
+            bootstrap_servers=self.bootstrap.split(","), acks=1, linger_ms=linger_ms,
+            batch_size=1024 * 1024, max_request_size=16 * 1024 * 1024,
+            client_id=f"bench-{self.label}",
+        )
+
+    def wait_for(self, done: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done():
+                return True
+            self.check_alive()
+            time.sleep(0.05)
+        return done()
+
+
+def unique_urls(pages: Sequence[RawPage]) -> list[RawPage]:
+    """The pages with every URL made unique (the corpus can republish a story twice on one site)."""
+    seen: set[str] = set()
+    out: list[RawPage] = []
+    for page in pages:
+        url = page.url or f"https://no-url.example/{len(out)}"
+        n = 1
+        while url in seen:
+            n += 1
+            url = f"{page.url}?copy={n}"
+        seen.add(url)
+        out.append(page if url == page.url else page.model_copy(update={"url": url}))
+    return out
+
+
+def _encode(pages: Sequence[RawPage]) -> list[tuple[str, bytes, bytes]]:
+    """(url, key, value) of each page; URLs made unique, as pages are matched to outputs by URL."""
+    return [(p.url or "", page_key(p), p.model_dump_json().encode()) for p in unique_urls(pages)]
+
+
+def run_e2e(
+    *,
+    base_config: Path,
+    bootstrap: str,
+    worker_argv: list[str],
+    label: str,
+    warmup: RawPage,
+    sustained: Sequence[RawPage],
+    offered: Sequence[RawPage],
+    rate: float,
+    ready_timeout: float,
+    sustained_budget: float,
+    drain_budget: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The sustained and the latency phase, each on a fresh deployment (no backlog carried over)."""
+    result: dict[str, Any] = {"label": label}
+    phases: list[tuple[str, Callable[[Deployment], dict[str, Any]]]] = [
+        ("sustained", lambda dep: _sustained(dep, sustained, sustained_budget)),
+        ("latency", lambda dep: _latency(dep, offered, rate, drain_budget)),
+    ]
+    for phase, run in phases:
+        dep = Deployment(base_config, bootstrap, worker_argv, f"{label}-{phase}", log)
+        try:
+            started = time.monotonic()
+            dep.start()
+            _warm_up(dep, warmup, ready_timeout)
+            log(f"kafka {label} {phase}: worker ready in {time.monotonic() - started:.1f} s")
+            result[phase] = run(dep)
+        finally:
+            dep.stop()
+    s, lat = result["sustained"], result["latency"]
+    log(f"kafka {label}: sustained {s['pages_per_s']:.1f} pages/s ({s['done']}/{s['pages']} pages); latency "
+        f"p50 {lat['p50_s']:.3f} s, p99 {lat['p99_s']:.3f} s over {lat['alerted']} alerted pages"
+        + ("" if lat["complete"] else f" (+{lat['censored']} still queued: lower bounds)"))
+    return result
+
+
+def _warm_up(dep: Deployment, page: RawPage, timeout: float) -> dict[str, Any]:
+    producer = dep.producer(linger_ms=0)
+    try:
+        (url, key, value), = _encode([page])
+        producer.send(dep.names.raw, key=key, value=value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    if not dep.wait_for(lambda: url in dep.seen.tagged, timeout):
+        raise E2EError(f"{dep.label} worker not ready after {timeout:.0f} s (no tagged record for the warm-up "
+                       f"page):\n{dep.worker_log()}")
+    return {}
+
+
+def _sustained(dep: Deployment, pages: Sequence[RawPage], budget: float) -> dict[str, Any]:
+    """Produce every page at once; count pages done until all are, or ``budget`` seconds passed."""
+    records = _encode(pages)
+    urls = {url for url, _, _ in records}
+    seen = dep.seen
+    producer = dep.producer(linger_ms=20)
+    cpu0, wait0 = dep.cpu_seconds(), dep.runqueue_wait_seconds()
+    try:
+        t0 = time.time()
+        t0_ms = int(t0 * 1000)
+        for _, key, value in records:
+            producer.send(dep.names.raw, key=key, value=value, timestamp_ms=int(time.time() * 1000))
+        producer.flush(timeout=120)
+        sent_s = time.time() - t0
+    finally:
+        producer.close(timeout=10)
+
+    def progress() -> tuple[int, int]:
+        with seen.lock:
+            tagged = [ts for url, ts in seen.tagged.items() if url in urls]
+            dead = [ts for ts in seen.dead if ts >= t0_ms]
+        return len(tagged) + len(dead), max([*tagged, *dead], default=t0_ms)
+
+    complete = dep.wait_for(lambda: progress()[0] >= len(records), budget)
+    cpu, wait = dep.cpu_seconds() - cpu0, dep.runqueue_wait_seconds() - wait0
+    done, last_ms = progress()
+    elapsed = max(1e-3, (last_ms - t0_ms) / 1000.0)
+    wall = max(1e-3, time.time() - t0)
+    return {"pages": len(records), "done": done, "complete": complete, "seconds": elapsed,
+            "pages_per_s": done / elapsed, "produce_s": sent_s, "worker_cpu_s": cpu,
+            "worker_cpu_ms_per_page": 1000 * cpu / max(1, done), "worker_busy": cpu / wall,
+            "worker_runqueue_wait": wait / wall}
+
+
+def _latency(dep: Deployment, pages: Sequence[RawPage], rate: float, drain: float) -> dict[str, Any]:
+    """Offer pages at ``rate``; wait up to ``drain`` s after the last for their tagged records.
+
+    A page still untagged then counts with the time it has waited so far (a lower bound), so an
+    overloaded worker shows as large percentiles instead of a missing measurement.
+    """
+    records = _encode(pages)
+    sent: dict[str, int] = {}
+    seen = dep.seen
+    producer = dep.producer(linger_ms=0)
+    try:
+        t0 = time.monotonic()
+        for i, (url, key, value) in enumerate(records):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            now_ms = int(time.time() * 1000)
+            producer.send(dep.names.raw, key=key, value=value, timestamp_ms=now_ms)
+            sent[url] = now_ms
+        producer.flush(timeout=60)
+        offered_s = time.monotonic() - t0
+    finally:
+        producer.close(timeout=10)
+
+    def tagged_count() -> int:
+        with seen.lock:
+            return sum(1 for url in sent if url in seen.tagged)
+
+    complete = dep.wait_for(lambda: tagged_count() >= len(sent), drain)
+
+    def quiet() -> bool:  # alerts follow tagged records; wait until they stop coming
+        with seen.lock:
+            return time.monotonic() - seen.last_alert_wall > 2.0
+
+    dep.wait_for(quiet, 10.0)
+    end_ms = int(time.time() * 1000)
+    with seen.lock:
+        latencies = [(seen.alerts[url] - ts) / 1000.0 for url, ts in sent.items() if url in seen.alerts]
+        censored = [(end_ms - ts) / 1000.0 for url, ts in sent.items() if url not in seen.tagged]
+    both = latencies + censored
+    return {"offered": len(sent), "offered_rate": len(sent) / max(offered_s, 1e-3), "tagged": len(sent) - len(censored),
+            "complete": complete, "alerted": len(latencies), "censored": len(censored),
+            "p50_s": percentile(both, 50), "p99_s": percentile(both, 99), "max_s": max(both, default=float("nan"))}
+
+
+def bootstrap_from(environ: Mapping[str, str]) -> str | None:
+    """The broker to use, from ``KAFKA_BOOTSTRAP`` (None: skip the Kafka rows)."""
+    return environ.get(BOOTSTRAP_ENV) or None
