@@ -205,7 +205,8 @@ def republish(story: Story, rng: random.Random, outlet: str) -> Story:
 
 def render(site: Site, story: Story, fetched_at: datetime, copy_of: str | None = None) -> RawPage:
     """The RawPage a crawler would fetch for ``story`` on ``site``."""
-    slug = story.story_id + (f"-{site.domain.split('.')[0]}" if copy_of else "")
+    # A copy's URL names its site and when it was fetched: one site may run a story twice.
+    slug = story.story_id + (f"-{site.domain.split('.')[0]}-{int(fetched_at.timestamp())}" if copy_of else "")
     return RawPage(
         url=f"https://{site.domain}/news/{slug}",
         outlet=site.domain,

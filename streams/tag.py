@@ -408,8 +408,7 @@ class Tagger:
         # Hits kept per target, apart for sentence-initial weak ones (which may be dropped later).
         kept: dict[tuple[_Target, bool], int] = {}
         for last, (length, targets) in self._automaton.iter(folded):
-            if kept and all(_full(kept, t, False, cap) and (not t.weak or _full(kept, t, True, cap)) for t in targets):
-                continue  # enough of these already: a page repeating a name cannot blow up
+            # Whole words first: most raw hits are short keys inside longer words, cheap to drop.
             end = last + 1
             start = end - length
             if not _start_ok(folded, start):
@@ -417,6 +416,8 @@ class Tagger:
             runs_on = end < size and is_word_char(folded[last]) and is_word_char(folded[end])
             if runs_on and not _possessive(norm, end):
                 continue
+            if kept and all(_full(kept, t, False, cap) and (not t.weak or _full(kept, t, True, cap)) for t in targets):
+                continue  # enough of these already: a page repeating a name cannot blow up
             o_start, o_end = norm.span(start, end)
             surface = text[o_start:o_end]
             apostrophe_s = length > 1 and folded[last] == "s" and _has_apostrophe(norm.deleted_before(last))

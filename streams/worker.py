@@ -74,5 +74,8 @@ def run_worker(
     ensure_topics(settings, environ)
     w, _ = build_worker_app(settings, environ, secrets, data_dir=data_dir, web_port=web_port)
     worker = faust.Worker(w.app, loglevel=loglevel.lower(), redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG, so every aiokafka debug call builds a
+    # log record (about 4% of a worker's CPU); a worker is a service, not a terminal program.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
