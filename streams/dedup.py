@@ -230,7 +230,7 @@ class DedupIndex:
         self._hasher = MinHasher(config.num_perm, config.seed)
         self._lsh = make_lsh(config, self.params, self._hasher)
         self._entries: dict[str, _Entry] = {}
-        self._order: deque[tuple[float, str]] = deque()
+        self._order: deque[str] = deque()  # doc ids in insertion order, for eviction
         self._cluster_sizes: dict[str, int] = {}
         self._watermark = float("-inf")
         self._store = store
@@ -279,7 +279,7 @@ class DedupIndex:
 
     def _add(self, doc_id: str, entry: _Entry, signature: Signature, persist: bool = True) -> None:
         self._entries[doc_id] = entry
-        self._order.append((entry.at, doc_id))
+        self._order.append(doc_id)
         self._cluster_sizes[entry.cluster_id] = self._cluster_sizes.get(entry.cluster_id, 0) + 1
         self._lsh.insert(doc_id, signature)
         if persist and self._store is not None:
@@ -299,12 +299,12 @@ class DedupIndex:
 
     def _evict_older_than_window(self) -> None:
         horizon = self._watermark - self.config.window_days * 86400.0
-        while self._order and self._order[0][0] < horizon:
-            self._evict(self._order.popleft()[1])
+        while self._order and self._entries[self._order[0]].at < horizon:
+            self._evict(self._order.popleft())
 
     def _evict_over_capacity(self) -> None:
         while len(self._entries) > self.config.max_window_pages:
-            self._evict(self._order.popleft()[1])
+            self._evict(self._order.popleft())
 
     def _evict(self, doc_id: str) -> None:
         entry = self._entries.pop(doc_id, None)

@@ -90,10 +90,8 @@ class CompactLsh:
 
     Each band of a signature is folded into one 64-bit key (band number included). Keys of
     recent pages sit in a dict; every ``merge_every`` insertions they are merged into a sorted
-    array of ``(key, slot)`` pairs, dropping pairs of removed pages. A slot freed by a removal
-    is reused only after that merge, so no stale pair can point at a new page. A 64-bit key
-    collision can only add a candidate, never hide one, and every candidate is scored on its
-    full signature.
+    array of ``(key, slot)`` pairs. A 64-bit key collision can only add a candidate, never hide
+    one, and every candidate is scored on its full signature.
 
     Args:
         bands: number of bands.
@@ -102,7 +100,7 @@ class CompactLsh:
         merge_every: insertions between merges (memory of the recent dict vs merge work).
     """
 
-    def __init__(self, bands: int, rows: int, num_perm: int, merge_every: int = 4096) -> None:
+    def __init__(self, bands: int, rows: int, num_perm: int, merge_every: int = 256) -> None:
         if bands < 1 or rows < 1 or bands * rows > num_perm:
             raise ValueError(f"bands={bands}, rows={rows} must be >= 1 with bands * rows <= num_perm={num_perm}")
         if merge_every < 1:
@@ -114,7 +112,8 @@ class CompactLsh:
         self._key_of_slot: list[str | None] = []
         self._slot_of: dict[str, int] = {}
         self._free: list[int] = []
-        self._freed_since_merge: list[int] = []
+        self._removed: list[int] = []  # slots of removed pages, reusable once their pairs are dropped
+        self._stale_pairs = 0
         self._sorted_keys: npt.NDArray[np.uint64] = np.zeros(0, dtype=_U64)
         self._sorted_slots: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self._recent: dict[int, list[int]] = {}
@@ -160,21 +159,34 @@ class CompactLsh:
             return
         self._alive[slot] = False
         self._key_of_slot[slot] = None
-        self._freed_since_merge.append(slot)
+        self._removed.append(slot)
+        self._stale_pairs += self.bands
 
     def _merge(self) -> None:
-        recent_keys = np.fromiter((k for k, slots in self._recent.items() for _ in slots), dtype=_U64)
-        recent_slots = np.fromiter((s for slots in self._recent.values() for s in slots), dtype=np.int32)
-        keys = np.concatenate([self._sorted_keys, recent_keys])
-        slots = np.concatenate([self._sorted_slots, recent_slots])
-        live = self._alive[slots]
-        keys, slots = keys[live], slots[live]
-        order = np.argsort(keys, kind="stable")
-        self._sorted_keys, self._sorted_slots = keys[order], slots[order]
-        self._recent.clear()
+        """Move the recent pairs into the sorted arrays; drop removed pages' pairs when they pile up.
+
+        Sorted insertion costs one pass over the arrays, so merging often keeps the recent dict
+        small. Pairs of removed pages are filtered out only once they are a quarter of all pairs;
+        until then their slots are not reused, so a stale pair never points at a new page.
+        """
+        if self._recent:
+            keys = np.fromiter((k for k, slots in self._recent.items() for _ in slots), dtype=_U64)
+            slots = np.fromiter((s for slots in self._recent.values() for s in slots), dtype=np.int32)
+            live = self._alive[slots]
+            keys, slots = keys[live], slots[live]
+            order = np.argsort(keys, kind="stable")
+            keys, slots = keys[order], slots[order]
+            at = np.searchsorted(self._sorted_keys, keys, side="right")
+            self._sorted_keys = np.insert(self._sorted_keys, at, keys)
+            self._sorted_slots = np.insert(self._sorted_slots, at, slots)
+            self._recent.clear()
         self._recent_pages = 0
-        self._free.extend(self._freed_since_merge)
-        self._freed_since_merge.clear()
+        if self._stale_pairs * 4 > self._sorted_keys.size:
+            live = self._alive[self._sorted_slots]
+            self._sorted_keys, self._sorted_slots = self._sorted_keys[live], self._sorted_slots[live]
+            self._stale_pairs = 0
+            self._free.extend(self._removed)
+            self._removed.clear()
 
     def nearest(self, signature: Signature) -> tuple[str | None, float]:
         band_keys = self.band_keys(signature)
