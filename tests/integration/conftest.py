@@ -66,10 +66,11 @@ class Deployment:
         env.update(KAFKA_BOOTSTRAP=self.bootstrap, WIREWATCH_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
         return env
 
-    def start_worker(self, name: str = "w1") -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str = "w1", *extra: str) -> subprocess.Popen[bytes]:
         log = (self.work / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [*WIREWATCH, "worker", "--config", str(self.config_path), "--data-dir", str(self.work / f"data-{name}")],
+            [*WIREWATCH, "worker", "--config", str(self.config_path), "--data-dir", str(self.work / f"data-{name}"),
+             *extra],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
         )
         self.workers.append(proc)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socket
+import time
+import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,3 +147,30 @@ def test_two_workers_share_the_work_and_give_the_same_alerts(deployment: Deploym
     assert summary(got) == summary(expected)
     assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
     assert all(w.poll() is None for w in deployment.workers), deployment.logs()
+
+
+def test_worker_health_and_metrics_show_progress_dead_letters_and_lag(deployment: Deployment) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    deployment.start_worker("w1", "--web-port", str(port))
+    deployment.produce("pages.raw", [b"not json"])
+    deployment.cli("ingest", "--no-progress", str(Path(__file__).resolve().parents[2] / "seeds"))
+    deployment.consume("pages.tagged", lambda r: len(r) >= 3)
+    deadline = time.monotonic() + 60
+    metrics = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/wirewatch/metrics", timeout=5) as response:
+                metrics = response.read().decode()
+            if 'wirewatch_pages_processed_total{stage="rules"} 3' in metrics:
+                break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    assert 'wirewatch_pages_processed_total{stage="clean"} 3' in metrics
+    assert 'wirewatch_dead_letters_total{stage="clean",reason="invalid_json"} 1' in metrics
+    assert "wirewatch_consumer_lag{" in metrics
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/wirewatch/health", timeout=5) as response:
+        health = json.load(response)
+    assert health["status"] == "ok" and health["dead_letters"] == 1
