@@ -7,11 +7,14 @@ a missing broker must never pass silently.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,9 +24,12 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
+from pydantic import SecretStr
 
+from alerts.receiver import RECEIVER_STATE, make_app
 from schemas.config import load_settings
 from streams.app import ensure_topics
 
@@ -157,3 +163,33 @@ def deployment(kafka_bootstrap: str, tmp_path: Path, request: pytest.FixtureRequ
     dep = make_deployment(kafka_bootstrap, tmp_path, marker.kwargs["edit"] if marker is not None else None)
     yield dep
     stop_all(dep)
+
+
+class Receiver:
+    """A real HTTP receiver on 127.0.0.1 in a thread of its own."""
+
+    def __init__(self, delay_s: float = 0.0, secret: str | None = None) -> None:
+        self.app = make_app(SecretStr(secret) if secret else None, delay_s=delay_s)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        runner = web.AppRunner(self.app, shutdown_timeout=0.5)
+        self._loop.run_until_complete(runner.setup())
+        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def events(self) -> list[Any]:
+        return list(self.app[RECEIVER_STATE].events)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

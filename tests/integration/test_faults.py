@@ -8,13 +8,10 @@ figures of each run are printed (``pytest -s``) for the closing notes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,15 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from alerts.receiver import RECEIVER_STATE, make_app
 from bench.corpus import generate
 from schemas.config import load_settings
 from streams.pipeline import Pipeline
 from streams.sources import read_pages
 
-from .conftest import ROOT, Deployment, make_deployment, stop_all
+from .conftest import ROOT, Deployment, Receiver, make_deployment, stop_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 PAGES = 300
@@ -161,36 +156,6 @@ def test_broker_restart_while_pages_flow_loses_nothing(own_broker: tuple[str, di
     finally:
         stop_all(dep)
     assert_nothing_lost(report("broker restart", urls, tagged, letters, alerts, expected))
-
-
-class Receiver:
-    """A real HTTP receiver on 127.0.0.1 in a thread of its own."""
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.app = make_app(None, delay_s=delay_s)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(self.app, shutdown_timeout=0.5)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    def events(self) -> list[Any]:
-        return list(self.app[RECEIVER_STATE].events)
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
 
 
 def hanging_alerts(letters: list[Any]) -> set[str]:
