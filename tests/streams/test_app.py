@@ -1,0 +1,45 @@
+"""The Faust app is built from settings: brokers, credentials, topics and tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas.config import parse_settings
+from streams.app import DEDUP_PARTITIONS, KafkaSettingsError, TopicNames, create_app, kafka_python_options
+
+SASL = """
+kafka:
+  bootstrap: b1:9093,b2:9093
+  security_protocol: SASL_SSL
+  sasl_mechanism: SCRAM-SHA-512
+  sasl_username: wirewatch
+  sasl_password_env: KAFKA_PASSWORD
+  topic_prefix: "staging."
+  topic_partitions: 6
+"""
+
+
+def test_sasl_settings_reach_both_clients_with_the_password_from_the_environment(tmp_path: Path) -> None:
+    settings = parse_settings(SASL)
+    app = create_app(settings, {"KAFKA_PASSWORD": "pw"}, data_dir=tmp_path)
+    assert [str(u) for u in app.app.conf.broker] == ["kafka://b1:9093", "kafka://b2:9093"]
+    assert app.app.conf.broker_credentials.username == "wirewatch"
+    options = kafka_python_options(settings.kafka, {"KAFKA_PASSWORD": "pw", "KAFKA_BOOTSTRAP": "other:9092"})
+    assert options["bootstrap_servers"] == ["other:9092"]
+    assert (options["sasl_mechanism"], options["sasl_plain_password"]) == ("SCRAM-SHA-512", "pw")
+    assert options["ssl_context"] is not None
+
+
+def test_a_missing_sasl_password_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(KafkaSettingsError, match=r"kafka\.sasl_password_env"):
+        create_app(parse_settings(SASL), {}, data_dir=tmp_path)
+
+
+def test_topics_carry_the_prefix_and_dedup_reads_one_partition(tmp_path: Path) -> None:
+    app = create_app(parse_settings(SASL), {"KAFKA_PASSWORD": "pw"}, data_dir=tmp_path)
+    assert app.names == TopicNames.with_prefix("staging.")
+    assert app.raw.get_topic_name() == "staging.pages.raw"
+    assert app.clean.partitions == DEDUP_PARTITIONS == 1
+    assert app.tagged.partitions == 6
