@@ -355,8 +355,8 @@ def _replay_dry_run(args: argparse.Namespace, settings: Settings, environ: Mappi
     pipeline = Pipeline(settings)
     jsonl = args.output_format == "jsonl"
     stdout, stderr = sys.stdout, sys.stderr
-    fired: list[Alert] = []
-    replayed_docs: set[str] = set()
+    diff = rp.Diff(baseline) if baseline is not None else None
+    table = rp.RuleTable()
     bar = tqdm(desc="replay", unit=" pages", file=stderr, total=total, disable=args.no_progress, dynamic_ncols=True)
     try:
         for result in pipeline.run(items):
@@ -365,21 +365,24 @@ def _replay_dry_run(args: argparse.Namespace, settings: Settings, environ: Mappi
                 bar.clear()
                 _print_rejection(result, stderr)
                 continue
-            replayed_docs.add(result.tagged.page.doc_id)
-            fired += result.alerts
-            if jsonl:
-                for alert in result.alerts:
-                    status = {} if baseline is None else {"diff": "same" if alert.alert_id in baseline else "new"}
-                    print(json.dumps({**alert.model_dump(mode="json"), **status}, ensure_ascii=False), file=stdout)
+            if diff is not None:
+                diff.page(result.tagged.page.doc_id)
+            for alert in result.alerts:
+                status = diff.alert(alert) if diff is not None else ""
+                if jsonl:
+                    extra = {"diff": status} if status else {}
+                    print(json.dumps({**alert.model_dump(mode="json"), **extra}, ensure_ascii=False), file=stdout)
+                else:
+                    table.add(alert, status)
     finally:
         bar.close()
-    diff = rp.diff_alerts(fired, baseline, replayed_docs) if baseline is not None else None
-    if jsonl and diff is not None:
-        for alert in diff.gone:
+    gone = diff.gone() if diff is not None else []
+    if jsonl:
+        for alert in gone:
             print(json.dumps({**alert.model_dump(mode="json"), "diff": "gone"}, ensure_ascii=False), file=stdout)
-    if not jsonl:
-        print(rp.rule_table(fired, diff) or "no alerts", file=stdout)
-    counts = f"; diff: {', '.join(f'{n} {k}' for k, n in diff.counts().items())}" if diff else ""
+    else:
+        print(table.render(gone) or "no alerts", file=stdout)
+    counts = f"; diff: {diff.new} new, {len(gone)} gone, {diff.same} same" if diff is not None else ""
     print(f"wirewatch: {pipeline.stats.summary()}{counts}", file=stderr)
     return sum(pipeline.stats.rejected.values())
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -222,53 +222,86 @@ def topic_alerts(kafka: KafkaConfig, environ: Mapping[str, str], topic: str) -> 
         source.close()
 
 
-@dataclass(slots=True)
 class Diff:
-    """How a replay's alerts compare with a baseline, restricted to the pages replayed."""
+    """Compares a replay's first alerts with a baseline as they come, in memory bounded by the baseline.
 
-    new: list[Alert] = field(default_factory=list)
-    gone: list[Alert] = field(default_factory=list)
-    same: list[Alert] = field(default_factory=list)
+    An alert is ``new`` or ``same`` by its id; a baseline alert is ``gone`` when the page it
+    fired on was replayed and no replayed alert has its id.
+    """
 
-    def counts(self) -> dict[str, int]:
-        """Counts by status."""
-        return {"new": len(self.new), "gone": len(self.gone), "same": len(self.same)}
+    def __init__(self, baseline: Mapping[str, Alert]) -> None:
+        self.baseline = baseline
+        self._baseline_docs = {a.doc_id for a in baseline.values()}
+        self._replayed_docs: set[str] = set()
+        self._seen: set[str] = set()
+        self.new = 0
+        self.same = 0
+
+    def page(self, doc_id: str) -> None:
+        """Note that a page was replayed."""
+        if doc_id in self._baseline_docs:
+            self._replayed_docs.add(doc_id)
+
+    def alert(self, alert: Alert) -> str:
+        """``new`` or ``same`` for a replayed alert (updates count as their first alert)."""
+        if alert.alert_id in self.baseline:
+            if alert.kind == "alert":
+                self._seen.add(alert.alert_id)
+                self.same += 1
+            return "same"
+        if alert.kind == "alert":
+            self.new += 1
+        return "new"
+
+    def gone(self) -> list[Alert]:
+        """Baseline alerts on replayed pages that the replay did not raise."""
+        return [a for a_id, a in self.baseline.items() if a_id not in self._seen and a.doc_id in self._replayed_docs]
 
 
-def diff_alerts(replayed: Iterable[Alert], baseline: Mapping[str, Alert], replayed_docs: set[str]) -> Diff:
-    """Compare first alerts by ``alert_id``; a baseline alert counts as gone only if its page was replayed."""
-    result = Diff()
-    seen: set[str] = set()
-    for alert in replayed:
-        if alert.kind != "alert":
-            continue
-        seen.add(alert.alert_id)
-        (result.same if alert.alert_id in baseline else result.new).append(alert)
-    result.gone = [a for a_id, a in baseline.items() if a_id not in seen and a.doc_id in replayed_docs]
-    return result
+@dataclass(slots=True)
+class _RuleRows:
+    severity: str
+    kinds: Counter[str] = field(default_factory=Counter)
+    rows: deque[str] = field(default_factory=lambda: deque(maxlen=TABLE_ROWS_PER_RULE))
 
 
-def rule_table(alerts: Iterable[Alert], diff: Diff | None) -> str:
-    """One table per rule, for people: counts, then one line per alert."""
-    by_rule: dict[str, list[Alert]] = {}
-    for alert in alerts:
-        by_rule.setdefault(alert.rule_id, []).append(alert)
-    status = {a.alert_id: "new" for a in diff.new} if diff else {}
-    out = []
-    for rule_id in sorted(by_rule):
-        rows = by_rule[rule_id]
-        kinds = Counter(a.kind for a in rows)
-        out.append(f"{rule_id} ({rows[0].severity}): {kinds['alert']} alerts, {kinds['update']} updates")
-        out.append(f"  {'published':<16}  {'outlet':<24}  {'diff':<4}  title")
-        for alert in (a for a in rows if a.kind == "alert"):
+TABLE_ROWS_PER_RULE = 50
+
+
+class RuleTable:
+    """One table per rule, for people: counts, then a line per alert (the last ``TABLE_ROWS_PER_RULE``).
+
+    Memory is bounded by the number of rules, not of pages, so a replay of months of history
+    can still print its summary.
+    """
+
+    def __init__(self) -> None:
+        self._rules: dict[str, _RuleRows] = {}
+
+    def add(self, alert: Alert, status: str = "") -> None:
+        """Count an alert and, for a first alert, keep its line."""
+        rule = self._rules.setdefault(alert.rule_id, _RuleRows(alert.severity))
+        rule.kinds[alert.kind] += 1
+        if alert.kind == "alert":
             published = alert.published_at.strftime("%Y-%m-%d %H:%M") if alert.published_at else "-"
-            mark = status.get(alert.alert_id, "same") if diff else ""
-            out.append(f"  {published:<16}  {(alert.outlet or '-')[:24]:<24}  {mark:<4}  {(alert.title or '-')[:90]}")
-        out.append("")
-    if diff:
-        for alert in diff.gone:
+            rule.rows.append(f"  {published:<16}  {(alert.outlet or '-')[:24]:<24}  {status:<4}  "
+                             f"{(alert.title or '-')[:90]}")
+
+    def render(self, gone: Iterable[Alert] = ()) -> str:
+        """The tables, then the gone alerts."""
+        out = []
+        for rule_id in sorted(self._rules):
+            rule = self._rules[rule_id]
+            first = rule.kinds["alert"]
+            out.append(f"{rule_id} ({rule.severity}): {first} alerts, {rule.kinds['update']} updates")
+            out.append(f"  {'published':<16}  {'outlet':<24}  {'diff':<4}  title")
+            if first > len(rule.rows):
+                out.append(f"  ... {first - len(rule.rows)} earlier alerts not shown")
+            out.extend(rule.rows)
+            out.append("")
+        for alert in gone:
             out.append(f"gone: {alert.rule_id} {alert.alert_id} {(alert.title or '-')[:90]}")
-    return "\n".join(out).rstrip()
+        return "\n".join(out).rstrip()
 
 
 class GracefulStop:
