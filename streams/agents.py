@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -56,6 +57,13 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
     agent("rules", w.tagged, steps.rules, w.alerts)
 
 
+@dataclass(slots=True)
+class _OpenRecord:
+    event: Any
+    expected: int | None = None  # deliveries started; None until submit() has said
+    ended: int = 0
+
+
 class _AckTracker:
     """Acks an ``alerts`` record once every delivery it started has ended (delivered or dead-lettered).
 
@@ -66,31 +74,31 @@ class _AckTracker:
     """
 
     def __init__(self) -> None:
-        self._open: dict[tuple[str, str], list[list[Any]]] = {}
+        self._open: dict[tuple[str, str], list[_OpenRecord]] = {}
 
-    def opened(self, key: tuple[str, str], event: Any) -> list[Any]:
-        entry: list[Any] = [event, None, 0]  # event, expected deliveries (None until known), ended
-        self._open.setdefault(key, []).append(entry)
-        return entry
+    def opened(self, key: tuple[str, str], event: Any) -> _OpenRecord:
+        record = _OpenRecord(event)
+        self._open.setdefault(key, []).append(record)
+        return record
 
-    def expect(self, key: tuple[str, str], entry: list[Any], count: int) -> None:
-        entry[1] = count
+    def expect(self, key: tuple[str, str], record: _OpenRecord, count: int) -> None:
+        record.expected = count
         self._settle(key)
 
     def ended(self, key: tuple[str, str]) -> None:
-        entries = self._open.get(key)
-        if not entries:
+        records = self._open.get(key)
+        if not records:
             return
-        target = next((e for e in entries if e[1] is None or e[2] < e[1]), entries[0])
-        target[2] += 1
+        target = next((r for r in records if r.expected is None or r.ended < r.expected), records[0])
+        target.ended += 1
         self._settle(key)
 
     def _settle(self, key: tuple[str, str]) -> None:
-        entries = self._open.get(key, [])
-        for entry in [e for e in entries if e[1] is not None and e[2] >= e[1]]:
-            entries.remove(entry)
-            entry[0].ack()
-        if not entries:
+        records = self._open.get(key, [])
+        for record in [r for r in records if r.expected is not None and r.ended >= r.expected]:
+            records.remove(record)
+            record.event.ack()
+        if not records:
             self._open.pop(key, None)
 
 
@@ -132,8 +140,8 @@ def register_webhook_agent(
                     continue
                 metrics.alerts[alert.kind] += 1
                 key = (alert.alert_id, alert.kind)
-                entry = tracker.opened(key, event)
-                tracker.expect(key, entry, await dispatcher.submit(alert))
+                record = tracker.opened(key, event)
+                tracker.expect(key, record, await dispatcher.submit(alert))
                 yield None
         finally:
             await dispatcher.close(drain_timeout_s)
