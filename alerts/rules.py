@@ -27,19 +27,9 @@ def alert_id_for(cluster_id: str, rule_id: str) -> str:
     return digest.hexdigest()
 
 
-def _field_text(page: TaggedPage, mention: Mention) -> str:
-    if mention.field == "title":
-        return page.page.title or ""
-    if mention.field == "body":
-        return page.page.body
-    index = mention.comment_index or 0
-    comments = page.page.comments
-    return comments[index].text if index < len(comments) else ""
-
-
 def snippet(page: TaggedPage, mention: Mention, width: int = SNIPPET_CHARS) -> str:
     """A short excerpt of the field around ``mention``, cut at word boundaries."""
-    text = _field_text(page, mention)
+    text = page.page.text_of(mention.field, mention.comment_index)
     if not text:
         return mention.surface
     half = max(0, (width - (mention.end - mention.start)) // 2)

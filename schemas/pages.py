@@ -75,6 +75,15 @@ class CleanPage(_Model):
         """When the story appeared: its publication date if known, else when it was fetched."""
         return self.published_at or self.fetched_at
 
+    def text_of(self, field: Field_, comment_index: int | None = None) -> str:
+        """The text a mention's offsets index: the title, the body, or one comment."""
+        if field == "title":
+            return self.title or ""
+        if field == "body":
+            return self.body
+        index = comment_index or 0
+        return self.comments[index].text if index < len(self.comments) else ""
+
 
 class Nearest(_Model):
     """The closest earlier page of the same story."""

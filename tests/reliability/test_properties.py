@@ -310,13 +310,8 @@ VERDICT = DedupVerdict(status="new", cluster_id="c")
 
 def assert_offsets(page: CleanPage, mentions: list[Mention]) -> None:
     for m in mentions:
-        if m.field == "title":
-            text = page.title or ""
-        elif m.field == "body":
-            text = page.body
-        else:
-            assert m.comment_index is not None
-            text = page.comments[m.comment_index].text
+        assert m.field != "comments" or m.comment_index is not None
+        text = page.text_of(m.field, m.comment_index)
         assert 0 <= m.start < m.end <= len(text)
         assert text[m.start : m.end] == m.surface
 

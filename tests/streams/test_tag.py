@@ -36,13 +36,8 @@ def surfaces(mentions: Sequence[Mention], entity_id: str) -> list[str]:
 
 def assert_offsets_exact(page: CleanPage, mentions: Sequence[Mention]) -> None:
     for m in mentions:
-        if m.field == "title":
-            text = page.title or ""
-        elif m.field == "body":
-            text = page.body
-        else:
-            assert m.comment_index is not None
-            text = page.comments[m.comment_index].text
+        assert m.field != "comments" or m.comment_index is not None
+        text = page.text_of(m.field, m.comment_index)
         assert text[m.start : m.end] == m.surface, m
 
 
