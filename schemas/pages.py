@@ -70,11 +70,6 @@ class CleanPage(_Model):
     removed: dict[str, int] = Field(default_factory=dict)
     source: str | None = None
 
-    @property
-    def seen_at(self) -> datetime:
-        """When the story appeared: its publication date if known, else when it was fetched."""
-        return self.published_at or self.fetched_at
-
     def text_of(self, field: Field_, comment_index: int | None = None) -> str:
         """The text a mention's offsets index: the title, the body, or one comment."""
         if field == "title":

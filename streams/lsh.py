@@ -208,7 +208,3 @@ class CompactLsh:
         scores = (self._signatures[live] == signature).mean(axis=1)
         keys = [self._key_of_slot[slot] or "" for slot in live]
         return _best(keys, scores)
-
-    def nbytes(self) -> int:
-        """Bytes held in numpy arrays (signatures, flags, sorted pairs); Python objects come on top."""
-        return int(self._signatures.nbytes + self._alive.nbytes + self._sorted_keys.nbytes + self._sorted_slots.nbytes)
