@@ -170,10 +170,11 @@ def notes(res: dict[str, Any]) -> list[str]:
         k = res["kafka"]
         s, lat = k["sustained"], k["latency"]
         embedded_ms = 1000 / emb["ours"]["pipeline"]["pages_per_s"]
-        out.append(f"e2e sustained: {s['pages']:,} corpus pages produced in {s['produce_s']:.1f} s, {s['done']:,} "
-                   f"tagged, the last after {s['seconds']:.1f} s; worker CPU {s['worker_cpu_ms_per_page']:.1f} "
-                   f"ms/page (embedded pipeline: {embedded_ms:.1f}), busy {100 * s['worker_busy']:.0f}% of a core and "
-                   f"waiting for a CPU {100 * s['worker_runqueue_wait']:.0f}% of the time.")
+        out.append(f"e2e sustained: {s['pages']:,} corpus pages produced in {s['produce_s']:.1f} s before the worker "
+                   f"started; it drained them, {s['done']:,} out, in {s['seconds']:.1f} s from the first output to "
+                   f"the last; worker CPU {s['worker_cpu_ms_per_page']:.2f} ms/page (embedded: {embedded_ms:.2f}), "
+                   f"busy {100 * s['worker_busy']:.0f}% of a core and waiting for a CPU "
+                   f"{100 * s['worker_runqueue_wait']:.0f}% of the time.")
         out.append(f"e2e latency: {lat['offered']:,} fresh pages offered at {lat['offered_rate']:.0f}/s, "
                    f"{lat['alerted']:,} raised a first alert, max {lat['max_s']:.2f} s"
                    + (f"; {lat['censored']:,} not tagged {res['args']['kafka_budget']:g} s after the last was "

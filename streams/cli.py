@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"port of the health and metrics endpoints (env {WEB_PORT_ENV}; default: disabled)")
     worker.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                         help=f"local state directory (env {DATA_DIR_ENV}; default ./.wirewatch-data)")
+    worker.add_argument("--loop", choices=["uvloop", "aio"], default="uvloop",
+                        help="event loop: uvloop (default; less CPU per record) or aio, the standard asyncio loop")
 
     ingest = commands.add_parser(
         "ingest",
@@ -261,7 +263,8 @@ def cmd_worker(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     web_port = args.web_port if args.web_port is not None else _int_env(environ, WEB_PORT_ENV)
     data_dir = args.data_dir or Path(environ.get(DATA_DIR_ENV, ".wirewatch-data"))
     level = args.log_level or environ.get(LOG_LEVEL_ENV, "INFO")
-    return run_worker(settings, environ, secrets, data_dir=data_dir, web_port=web_port, loglevel=level)
+    return run_worker(settings, environ, secrets, data_dir=data_dir, web_port=web_port, loglevel=level,
+                      event_loop=args.loop)
 
 
 def _int_env(environ: Mapping[str, str], name: str) -> int | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import mode.loop
 from pydantic import SecretStr
 
 from schemas.config import Settings
@@ -69,8 +70,14 @@ def run_worker(
     data_dir: Path,
     web_port: int | None,
     loglevel: str,
+    event_loop: str = "uvloop",
 ) -> int:
-    """Run a worker until SIGTERM/SIGINT; Faust commits offsets and flushes producers on the way out."""
+    """Run a worker until SIGTERM/SIGINT; Faust commits offsets and flushes producers on the way out.
+
+    ``event_loop`` is a ``mode.loop`` name (``uvloop`` or ``aio``); it must be chosen before the
+    app creates its loop.
+    """
+    mode.loop.use(event_loop)
     ensure_topics(settings, environ)
     w, _ = build_worker_app(settings, environ, secrets, data_dir=data_dir, web_port=web_port)
     worker = faust.Worker(w.app, loglevel=loglevel.lower(), redirect_stdouts=False)
