@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,44 +227,44 @@ def _normalize_general(text: str, casefold: bool) -> Normalized:
     return Normalized(original=text, text="".join(parts), offsets=offsets)
 
 
-def _ascii_table(predicate: object) -> npt.NDArray[np.bool_]:
-    return np.array([bool(predicate(chr(i))) for i in range(128)], dtype=np.bool_)  # type: ignore[operator]
+def _ascii_table(mapping: Callable[[str], int]) -> bytes:
+    """A ``bytes.translate`` table for ASCII text (the other 128 bytes never occur)."""
+    return bytes(mapping(chr(i)) for i in range(128)) + bytes(128)
 
 
-_ASCII_SEPARATOR = _ascii_table(_SEPARATOR_RUN.fullmatch)
-_ASCII_APOSTROPHE = _ascii_table(lambda c: c in APOSTROPHES)
-_ASCII_LOWER = np.frombuffer(bytes(range(128)).decode("ascii").lower().encode("ascii"), dtype=np.uint8)
+def _is_spacer(ch: str) -> bool:
+    """A separator that is not deleted: each run of them becomes one space."""
+    return ch not in APOSTROPHES and _SEPARATOR_RUN.fullmatch(ch) is not None
+
+
+_ASCII_APOSTROPHES = "".join(sorted(c for c in APOSTROPHES if c.isascii()))
+_ASCII_PRESENT = _ascii_table(lambda c: c not in APOSTROPHES)
+_ASCII_FOLD = _ascii_table(lambda c: 32 if _is_spacer(c) else ord(c.lower()))
+_ASCII_KEEP_CASE = _ascii_table(lambda c: 32 if _is_spacer(c) else ord(c))
 
 
 def _normalize_ascii(text: str, casefold: bool) -> Normalized:
     """:func:`normalize` for ASCII text, as whole-array operations instead of a loop per word.
 
-    Same result, character for character: words are kept (lower-cased), each run of
-    separators between two words becomes one space at its first character that is not an
-    apostrophe (a run of apostrophes alone leaves nothing), runs before the first word and
-    after the last are dropped.
+    Same result, character for character. Once apostrophes are deleted, a character is kept if
+    it is part of a word, or if it is the first separator after a word: that one becomes the
+    space of its run. A run before the first word follows no word; the one after the last word
+    is dropped at the end.
     """
-    if not text:
-        return Normalized(original=text, text="", offsets=array("q"))
-    codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    separator = _ASCII_SEPARATOR[codes]
-    words = np.flatnonzero(~separator)
-    if words.size == 0:
-        return Normalized(original=text, text="", offsets=array("q"))
-    run_start = separator & ~np.concatenate(([False], separator[:-1]))
-    run_id = np.cumsum(run_start)
-    candidates = np.flatnonzero(separator & ~_ASCII_APOSTROPHE[codes])
-    runs = run_id[candidates]
-    firsts = candidates[np.concatenate(([True], runs[1:] != runs[:-1]))] if candidates.size else candidates
-    spaces = firsts[(firsts > words[0]) & (firsts < words[-1])]
-    keep = ~separator
-    keep[spaces] = True
-    offsets = np.flatnonzero(keep)
-    chars = _ASCII_LOWER[codes] if casefold else codes.copy()
-    chars[spaces] = 32
-    folded = chars[offsets].tobytes().decode("ascii")
-    mapped: array[int] = array("q")
-    mapped.frombytes(offsets.astype(np.int64).tobytes())
+    raw = text.encode("ascii")
+    present: npt.NDArray[np.intp] | None = None  # original index of each character not deleted
+    if any(c in text for c in _ASCII_APOSTROPHES):
+        present = np.flatnonzero(np.frombuffer(raw.translate(_ASCII_PRESENT), dtype=np.bool_))
+        raw = raw.translate(None, _ASCII_APOSTROPHES.encode("ascii"))
+    chars = np.frombuffer(raw.translate(_ASCII_FOLD if casefold else _ASCII_KEEP_CASE), dtype=np.uint8)
+    word = chars != 32  # what is left of the separators, all turned to spaces
+    keep = word.copy()
+    keep[1:] |= word[:-1]
+    folded = chars[keep].tobytes().decode("ascii")
+    offsets = np.flatnonzero(keep) if present is None else present[keep]
+    if folded.endswith(" "):  # the separator after the last word
+        folded, offsets = folded[:-1], offsets[:-1]
+    mapped: array[int] = array("q", offsets.astype(np.int64, copy=False).tobytes())
     return Normalized(original=text, text=folded, offsets=mapped)
 
 
@@ -282,9 +283,8 @@ def fold_text(text: str, *, casefold: bool = True) -> str:
     return normalize(text, casefold=casefold).text
 
 
-def is_word_char(ch: str) -> bool:
-    """Whether ``ch`` (a normalised character) is part of a word: a letter or a digit."""
-    return ch.isalnum()
+is_word_char: Callable[[str], bool] = str.isalnum  # the method itself: tagging calls it for every hit
+"""Whether ``ch`` (a normalised character) is part of a word: a letter or a digit."""
 
 
 __all__ = [

@@ -1,9 +1,11 @@
 """Entity tagging: find watchlist entities and keywords in a page, with offsets as written.
 
 :class:`Tagger` compiles a watchlist and keyword list once into a single Aho-Corasick automaton
-(pyahocorasick) over *normalised* alias keys (see :mod:`streams.normalize`). Tagging a text is one
-pass of that automaton over the normalised text, then checks on each hit, so the cost of a page
-depends on the page and on how many hits it has, not on how many aliases the watchlist holds.
+(ahocorasick-rs, as a DFA) over *normalised* alias keys (see :mod:`streams.normalize`). Tagging a
+text is one pass of that automaton over the normalised text, then checks on each hit, so the cost
+of a page depends on the page and on how many hits it has, not on how many aliases the watchlist
+holds: a DFA takes one table step per character however many keys it holds (an automaton that
+searches each node's children, like pyahocorasick's, gets slower per character as it grows).
 
 How an alias becomes keys (built once, bounded):
 
@@ -65,10 +67,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-import ahocorasick
+import ahocorasick_rs
+from pydantic import TypeAdapter
 
 from schemas.config import AliasSpec, ConfigError, Keyword, Settings, WatchEntity
-from schemas.pages import CleanPage, DedupVerdict, Field_, Mention, TaggedPage
+from schemas.pages import CleanPage, DedupVerdict, Field_, Mention, MentionType, TaggedPage
 from streams.normalize import APOSTROPHES, DASHES, Normalized, fold_text, is_word_char, normalize
 
 FIELD_ORDER: Final[dict[str, int]] = {"title": 0, "body": 1, "comments": 2}
@@ -117,14 +120,22 @@ class _Target:
     apostrophe_s: bool = False  # the alias itself ends in "'s"
 
 
-class _Hit(NamedTuple):
-    target: _Target
-    field: Field_
-    comment_index: int | None
-    start: int
-    end: int
-    surface: str
-    sentence_initial: bool
+class _Key(NamedTuple):
+    """A key of the automaton: what the whole-word checks need to know of it, and its targets."""
+
+    word_start: bool  # starts with a letter or digit, so must not continue a word
+    word_end: bool  # ends with a letter or digit, so must not run on into one
+    arabic_start: bool  # may follow an attached Arabic clitic
+    plural: bool  # ends in "s" after another character: the text may have "'s" there
+    targets: tuple[tuple[int, _Target], ...]  # (index in Tagger._targets, target)
+
+
+_Hit = tuple[int, int, int, str, bool]
+"""A hit in one field, as ``(start, -end, target index, surface, sentence_initial)`` with offsets
+into the original text: sorting hits sorts them leftmost-longest, then by the owner's id."""
+_Section = tuple[Field_, int | None, list[_Hit]]
+"""The hits of one field (or one comment, by index)."""
+_MENTIONS: Final = TypeAdapter(list[Mention])
 
 
 class _Token(NamedTuple):
@@ -236,12 +247,8 @@ def _is_arabic(ch: str) -> bool:
     return "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" or "\u08a0" <= ch <= "\u08ff"
 
 
-def _start_ok(text: str, start: int) -> bool:
-    """Whether a key starting at ``text[start]`` starts a word (Arabic clitics allowed)."""
-    if start == 0 or not is_word_char(text[start]) or not is_word_char(text[start - 1]):
-        return True
-    if not _is_arabic(text[start]):
-        return False
+def _after_clitic(text: str, start: int) -> bool:
+    """Whether the letters before ``text[start]`` in its word are an Arabic clitic prefix."""
     begin = start - 1
     while begin > 0 and is_word_char(text[begin - 1]):
         begin -= 1
@@ -341,13 +348,27 @@ class Tagger:
                 forms = self._forms(spec, f"keyword {keyword.id!r}", "term")
                 self._add(keys, forms.variants, _target(index, True, spec, forms, weak=spec.weak, full=False))
         self.key_count = len(keys)
-        self._automaton: Any = None
-        if keys:
-            automaton = ahocorasick.Automaton()
-            for key, targets in keys.items():
-                automaton.add_word(key, (len(key), tuple(targets)))
-            automaton.make_automaton()
-            self._automaton = automaton
+        # Ordered by the owner's id, so that sorting hits by target index lists mentions by id.
+        self._targets: tuple[_Target, ...] = tuple(
+            sorted({t: None for targets in keys.values() for t in targets}, key=self._sort_id)
+        )
+        position = {target: i for i, target in enumerate(self._targets)}
+        self._labels = tuple(self._label(target) for target in self._targets)
+        self._keys = tuple(
+            _Key(
+                word_start=is_word_char(key[0]),
+                word_end=is_word_char(key[-1]),
+                arabic_start=_is_arabic(key[0]),
+                plural=len(key) > 1 and key[-1] == "s",
+                targets=tuple((position[t], t) for t in targets),
+            )
+            for key, targets in keys.items()
+        )
+        self._automaton = (
+            ahocorasick_rs.AhoCorasick(keys, store_patterns=False, implementation=ahocorasick_rs.Implementation.DFA)
+            if keys
+            else None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tagger:
@@ -370,6 +391,18 @@ class Tagger:
         for variant in variants:
             keys.setdefault(fold_text(variant), {})[target] = None
 
+    def _sort_id(self, target: _Target) -> tuple[str, bool]:
+        owners = self._keywords if target.keyword else self._entities
+        return owners[target.owner].id, target.keyword
+
+    def _label(self, target: _Target) -> tuple[str, str, MentionType]:
+        """The ``entity_id``, ``name`` and ``type`` of the mentions of a target."""
+        if target.keyword:
+            kid = self._keywords[target.owner].id
+            return kid, kid, "keyword"
+        entity = self._entities[target.owner]
+        return entity.id, entity.name, entity.type
+
     def tag(self, page: CleanPage, verdict: DedupVerdict) -> TaggedPage:
         """Tag one page: entity mentions and keyword hits in its title, body and comments.
 
@@ -378,13 +411,13 @@ class Tagger:
         ``text[start:end] == surface``. The surname rule and the sentence-initial exception
         for weak aliases look at the whole page.
         """
-        hits: list[_Hit] = []
+        sections: list[_Section] = []
         if page.title:
-            hits.extend(self._scan(page.title, "title", None))
-        hits.extend(self._scan(page.body, "body", None))
+            sections.append(("title", None, self._scan(page.title)))
+        sections.append(("body", None, self._scan(page.body)))
         for i, comment in enumerate(page.comments):
-            hits.extend(self._scan(comment.text, "comments", i))
-        mentions, keywords = self._resolve(hits)
+            sections.append(("comments", i, self._scan(comment.text)))
+        mentions, keywords = self._resolve(sections)
         return TaggedPage(page=page, verdict=verdict, mentions=mentions, keywords=keywords)
 
     def find(self, text: str, field: Field_ = "body", comment_index: int | None = None) -> list[Mention]:
@@ -393,36 +426,49 @@ class Tagger:
         The string is treated as a whole page of its own for the surname rule and the
         sentence-initial exception.
         """
-        mentions, keywords = self._resolve(self._scan(text, field, comment_index))
-        return sorted([*mentions, *keywords], key=_sort_key)
+        mentions, keywords = self._resolve([(field, comment_index, self._scan(text))])
+        return sorted(_MENTIONS.validate_python([*mentions, *keywords]), key=_sort_key)
 
-    def _scan(self, text: str, field: Field_, comment_index: int | None) -> list[_Hit]:
+    def _scan(self, text: str) -> list[_Hit]:
         """Every hit in one string that passes the checks needing no page context."""
         if self._automaton is None or not text:
             return []
         norm = normalize(text)
         folded = norm.text
+        offsets = norm.offsets
         size = len(folded)
+        marks = not text.isascii()  # only then can a hit end before a combining mark
         hits: list[_Hit] = []
         cap = self.max_mentions * _SCAN_HITS_PER_MENTION
-        # Hits kept per target, apart for sentence-initial weak ones (which may be dropped later).
-        kept: dict[tuple[_Target, bool], int] = {}
-        for last, (length, targets) in self._automaton.iter(folded):
+        # Hits kept per target index, times two, plus one for sentence-initial weak hits (which
+        # may be dropped later).
+        kept: dict[int, int] = {}
+        saturated = False
+        for key, start, end in self._automaton.find_matches_as_indexes(folded, overlapping=True):
+            word_start, word_end, arabic_start, plural, targets = self._keys[key]
             # Whole words first: most raw hits are short keys inside longer words, cheap to drop.
-            end = last + 1
-            start = end - length
-            if not _start_ok(folded, start):
+            last = end - 1
+            if (
+                start
+                and word_start
+                and is_word_char(folded[start - 1])
+                and not (arabic_start and _after_clitic(folded, start))
+            ):
                 continue
-            runs_on = end < size and is_word_char(folded[last]) and is_word_char(folded[end])
-            if runs_on and not _possessive(norm, end):
+            if word_end and end < size and is_word_char(folded[end]) and not _possessive(norm, end):
                 continue
-            if kept and all(_full(kept, t, False, cap) and (not t.weak or _full(kept, t, True, cap)) for t in targets):
+            if saturated and all(
+                kept.get(2 * i, 0) >= cap and (not t.weak or kept.get(2 * i + 1, 0) >= cap) for i, t in targets
+            ):
                 continue  # enough of these already: a page repeating a name cannot blow up
-            o_start, o_end = norm.span(start, end)
+            if marks:
+                o_start, o_end = norm.span(start, end)
+            else:
+                o_start, o_end = offsets[start], offsets[last] + 1
             surface = text[o_start:o_end]
-            apostrophe_s = length > 1 and folded[last] == "s" and _has_apostrophe(norm.deleted_before(last))
+            apostrophe_s = plural and _has_apostrophe(norm.deleted_before(last))
             initial: bool | None = None
-            for target in targets:
+            for i, target in targets:
                 if apostrophe_s and not target.apostrophe_s:
                     continue
                 if target.case_sensitive and fold_text(surface, casefold=False) not in target.exact:
@@ -433,75 +479,68 @@ class Tagger:
                     if initial is None:
                         initial = _sentence_initial(text, o_start)
                 excused = target.weak and bool(initial)
-                if _full(kept, target, excused, cap):
+                slot = 2 * i + excused
+                count = kept.get(slot, 0) + 1
+                if count > cap:
                     continue
-                kept[target, excused] = kept.get((target, excused), 0) + 1
-                hits.append(_Hit(target, field, comment_index, o_start, o_end, surface, excused))
+                kept[slot] = count
+                saturated = saturated or count == cap
+                hits.append((o_start, -o_end, i, surface, excused))
         return hits
 
-    def _resolve(self, hits: Sequence[_Hit]) -> tuple[list[Mention], list[Mention]]:
-        """Apply the page-level rules, drop overlaps, and build the sorted mentions."""
+    def _resolve(self, sections: Sequence[_Section]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Apply the page-level rules, drop overlaps, and list the mentions in order.
+
+        Each mention is a dict of the fields of :class:`Mention`: pydantic validates them all in
+        one call (building the TaggedPage), which costs less than a ``Mention(...)`` each.
+        """
+        targets = self._targets
         named: set[int] = set()  # entities with a hit that needs no page context
         in_full: set[int] = set()  # persons named by a multi-word alias
-        for hit in hits:
-            target = hit.target
-            if target.keyword or target.conditional or hit.sentence_initial:
-                continue
-            named.add(target.owner)
-            if target.full_name:
-                in_full.add(target.owner)
-        groups: dict[tuple[bool, int, str, int | None], list[_Hit]] = {}
-        for hit in hits:
-            target = hit.target
-            if target.conditional and target.owner not in in_full:
-                continue
-            if hit.sentence_initial and (
-                target.keyword
-                or not self._relaxed[target.owner]
-                or (target.owner not in named and target.owner not in in_full)
-            ):
-                continue
-            groups.setdefault((target.keyword, target.owner, hit.field, hit.comment_index), []).append(hit)
-        mentions: list[Mention] = []
-        keywords: list[Mention] = []
-        for (is_keyword, owner, _, _), group in groups.items():
-            group.sort(key=lambda h: (h.start, -h.end))
-            covered = -1
-            reported = 0
-            for hit in group:
-                if hit.start < covered:
+        for _, _, hits in sections:
+            for _, _, i, _, sentence_initial in hits:
+                target = targets[i]
+                if target.keyword or target.conditional or sentence_initial:
                     continue
-                if reported >= self.max_mentions:
-                    break
-                reported += 1
-                covered = hit.end
-                mention = self._mention(hit, is_keyword, owner)
-                (keywords if is_keyword else mentions).append(mention)
-        mentions.sort(key=_sort_key)
-        keywords.sort(key=_sort_key)
+                named.add(target.owner)
+                if target.full_name:
+                    in_full.add(target.owner)
+        mentions: list[dict[str, Any]] = []
+        keywords: list[dict[str, Any]] = []
+        for field, comment_index, hits in sections:
+            hits.sort()
+            # Per owner (an entity, or a keyword: negative) in this field: end of the last
+            # mention, and mentions reported.
+            covered: dict[int, int] = {}
+            reported: dict[int, int] = {}
+            for start, neg_end, i, surface, sentence_initial in hits:
+                target = targets[i]
+                owner = target.owner
+                if target.conditional and owner not in in_full:
+                    continue
+                if sentence_initial and (target.keyword or not self._relaxed[owner] or owner not in named):
+                    continue
+                group = ~owner if target.keyword else owner
+                if start < covered.get(group, -1):
+                    continue
+                count = reported.get(group, 0)
+                if count >= self.max_mentions:
+                    continue
+                reported[group] = count + 1
+                covered[group] = -neg_end
+                entity_id, name, kind = self._labels[i]
+                mention = {
+                    "entity_id": entity_id,
+                    "name": name,
+                    "type": kind,
+                    "surface": surface,
+                    "field": field,
+                    "start": start,
+                    "end": -neg_end,
+                    "comment_index": comment_index,
+                }
+                (keywords if target.keyword else mentions).append(mention)
         return mentions, keywords
-
-    def _mention(self, hit: _Hit, is_keyword: bool, owner: int) -> Mention:
-        if is_keyword:
-            kid = self._keywords[owner].id
-            entity_id, name, kind = kid, kid, "keyword"
-        else:
-            entity = self._entities[owner]
-            entity_id, name, kind = entity.id, entity.name, entity.type
-        return Mention(
-            entity_id=entity_id,
-            name=name,
-            type=kind,
-            surface=hit.surface,
-            field=hit.field,
-            start=hit.start,
-            end=hit.end,
-            comment_index=hit.comment_index,
-        )
-
-
-def _full(kept: dict[tuple[_Target, bool], int], target: _Target, initial: bool, cap: int) -> bool:
-    return kept.get((target, initial), 0) >= cap
 
 
 def _possessive(norm: Normalized, end: int) -> bool:
