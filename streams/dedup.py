@@ -35,15 +35,34 @@ SIGNATURE_BLOCK = 8192
 """Shingle hashes permuted at a time when computing a signature (bounds memory per page)."""
 
 _WORD = re.compile(r"\w+")
-_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
-_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def _u32(value: int) -> npt.NDArray[np.uint32]:
+    """A read-only 0-d uint32 array: numpy applies ufuncs to these faster than to numpy scalars."""
+    constant = np.array(value, dtype=np.uint32)
+    constant.flags.writeable = False
+    return constant
+
+
+_FMIX32 = tuple(_u32(c) for c in (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16))
 # Odd multipliers that mix the position of each word inside a shingle (a shingle is ordered).
-_SHINGLE_MULTIPLIERS = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1,
-                        0xD3A2646C | 1, 0xFD7046C5, 0xB55A4F09, 0x8CB92BA7, 0x2545F491)
+_SHINGLE_MULTIPLIERS = tuple(_u32(m) for m in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1,
+                                               0xD3A2646C | 1, 0xFD7046C5, 0xB55A4F09, 0x8CB92BA7, 0x2545F491))
+_XXH32_PRIMES = tuple(_u32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
+_XXH32_AVALANCHE = tuple(_u32(shift) for shift in (15, 13, 16))
+_BYTE, _BYTE_BITS = _u32(0xFF), _u32(8)
+_ROTATIONS = {bits: (_u32(bits), _u32(32 - bits)) for bits in (5, 11, 17)}
+_XXH32_SHORT = 16  # words shorter than this (in bytes) take xxh32's short-input path
+_VECTORISE_FROM = 6144  # word stream bytes from which hashing all words at once beats a call per word
 
 
 # In ASCII, \w is [A-Za-z0-9_]: every other character separates words.
 _ASCII_NON_WORD = str.maketrans({chr(i): " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")})
+# The same on bytes, lower-casing as it goes: maps an ASCII text straight to its word stream.
+_ASCII_WORD_BYTES = bytes(ord(chr(i).lower()) if chr(i).isalnum() or chr(i) == "_" else ord(" ")
+                          for i in range(128)) + b" " * 128
+_SPACE = ord(" ")
+_STREAM_END = " " * _XXH32_SHORT
 
 
 def words(text: str) -> list[str]:
@@ -54,52 +73,98 @@ def words(text: str) -> list[str]:
     return _WORD.findall(lowered)
 
 
-class _WordHashes:
-    """xxh32 of words, remembered: news vocabulary repeats, so most words are looked up, not hashed.
+def _word_stream(text: str) -> bytes:
+    """The :func:`words` of ``text`` in UTF-8, separated by spaces, with spaces before and after.
 
-    Bounded: the memory is dropped whole when it holds ``capacity`` words (cheaper than LRU
-    bookkeeping per word, and the frequent words come back within a page or two).
+    The trailing spaces let every word be read in whole 4-byte steps without running off the end.
     """
-
-    def __init__(self, capacity: int = 200_000) -> None:
-        self.capacity = capacity
-        self._known: dict[str, int] = {}
-
-    def __call__(self, tokens: list[str]) -> npt.NDArray[np.uint64]:
-        known = self._known
-        hashes = list(map(known.get, tokens))
-        if None in hashes:
-            if len(known) > self.capacity:
-                known.clear()
-            for i, value in enumerate(hashes):
-                if value is None:
-                    token = tokens[i]
-                    hashes[i] = known[token] = xxhash.xxh32_intdigest(token.encode("utf-8", "surrogatepass"))
-        return np.array(hashes, dtype=np.uint64)
+    if text.isascii():
+        return (" " + text + _STREAM_END).encode("ascii").translate(_ASCII_WORD_BYTES)
+    return (" " + " ".join(_WORD.findall(text.lower())) + _STREAM_END).encode("utf-8", "surrogatepass")
 
 
-_word_hashes = _WordHashes()
+def _rotate_left(values: npt.NDArray[np.uint32], bits: int) -> None:
+    """Rotate 32-bit values left by ``bits`` (5, 11 or 17), in place."""
+    left, right = _ROTATIONS[bits]
+    high = values << left
+    values >>= right
+    values |= high
+
+
+def _word_hashes(stream: bytes) -> npt.NDArray[np.uint32]:
+    """xxh32 (seed 0) of every word of a :func:`_word_stream`, in order.
+
+    A long page has thousands of words: one xxh32 call per word would cost more than the rest of
+    its signature. So past :data:`_VECTORISE_FROM` bytes, words shorter than 16 bytes (nearly all)
+    take xxh32's short-input path all at once, in numpy: sorted by length, the words each 4-byte
+    step applies to are a suffix, and the up to three single-byte steps after those are masked.
+    Longer words, and all words of short texts (where numpy's fixed costs dominate), are hashed
+    one call each.
+    """
+    if len(stream) < _VECTORISE_FROM:
+        return np.fromiter(map(xxhash.xxh32_intdigest, stream.split()), dtype=np.uint32)
+    data = np.frombuffer(stream, dtype=np.uint8)
+    in_word = data != _SPACE
+    edges = np.flatnonzero(in_word[1:] != in_word[:-1])  # positions in stream[1:]
+    starts = edges[0::2]
+    lengths = edges[1::2] - starts
+    order = np.argsort(np.minimum(lengths, _XXH32_SHORT).astype(np.uint8), kind="stable")
+    starts, lengths = starts[order], lengths[order]
+    *step_begins, short = np.searchsorted(lengths, (4, 8, 12, _XXH32_SHORT)).tolist()
+    p1, p2, p3, p4, p5 = _XXH32_PRIMES
+    # Every 4-byte window of stream[1:] as a little-endian integer (xxh32 reads little-endian).
+    windows = np.ascontiguousarray(np.ndarray((data.size - 4,), dtype="<u4", buffer=stream, offset=1, strides=(1,)))
+    hashes = lengths[:short].astype(np.uint32)
+    hashes += p5
+    for step, begin in enumerate(step_begins):
+        value = windows.take(starts[begin:short] + 4 * step)
+        value *= p3
+        value += hashes[begin:short]
+        _rotate_left(value, 17)
+        np.multiply(value, p4, out=hashes[begin:short])
+    tail_bytes = lengths[:short] & 3
+    tail = windows.take(starts[:short] + (lengths[:short] - tail_bytes))
+    for step in range(3):
+        value = tail & _BYTE
+        value *= p5
+        value += hashes
+        _rotate_left(value, 11)
+        value *= p1
+        np.copyto(hashes, value, where=tail_bytes > step)
+        tail >>= _BYTE_BITS
+    s1, s2, s3 = _XXH32_AVALANCHE
+    hashes ^= hashes >> s1
+    hashes *= p2
+    hashes ^= hashes >> s2
+    hashes *= p3
+    hashes ^= hashes >> s3
+    result = np.empty(order.size, dtype=np.uint32)
+    result[order[:short]] = hashes
+    for i in range(short, order.size):
+        start = int(starts[i]) + 1
+        result[order[i]] = xxhash.xxh32_intdigest(stream[start : start + int(lengths[i])])
+    return result
 
 
 def shingle_hashes(text: str, shingle_words: int) -> npt.NDArray[np.uint32]:
     """32-bit hashes of every run of ``shingle_words`` consecutive words of ``text``.
 
-    Each word is hashed once (xxh32, remembered across pages); shingle hashes are combined from
-    word hashes with numpy, so the cost per page is about one dictionary look-up per word, not
-    one hash per shingle and permutation. A text shorter than one shingle is hashed as the
-    shingle it has.
+    Each word is hashed once (xxh32, all words of a long text in one vectorised pass); shingle
+    hashes are combined from word hashes with numpy, so the cost per page is a few dozen numpy
+    calls, not one hash per shingle and permutation. A text shorter than one shingle is hashed as
+    the shingle it has.
     """
-    tokens = words(text)
-    if not tokens:
-        return np.zeros(0, dtype=np.uint32)
-    word_hashes = _word_hashes(tokens)
-    k = min(shingle_words, len(tokens))
-    count = len(tokens) - k + 1
-    combined = np.zeros(count, dtype=np.uint64)
-    for offset in range(k):
-        combined ^= (word_hashes[offset : offset + count] * np.uint64(_SHINGLE_MULTIPLIERS[offset])) & _MASK32
-        combined = ((combined << np.uint64(5)) | (combined >> np.uint64(27))) & _MASK32
-    return combined.astype(np.uint32)
+    word_hashes = _word_hashes(_word_stream(text))
+    if not word_hashes.size:
+        return word_hashes
+    k = min(shingle_words, word_hashes.size)
+    count = word_hashes.size - k + 1
+    combined = word_hashes[:count] * _SHINGLE_MULTIPLIERS[0]
+    _rotate_left(combined, 5)
+    for offset in range(1, k):
+        combined ^= word_hashes[offset : offset + count] * _SHINGLE_MULTIPLIERS[offset]
+        _rotate_left(combined, 5)
+    return combined
 
 
 class MinHasher:
@@ -118,36 +183,46 @@ class MinHasher:
         template = MinHash(num_perm=num_perm, seed=seed, scheme="affine32")
         self._permutations = template.permutations
         a, b = template.permutations
-        self._a = a.astype(np.uint32)
-        self._b = b.astype(np.uint32)
+        self._affine = np.stack([a, b], axis=1).astype(np.uint32)
         self._empty = template.hashvalues.copy()
 
     def signature(self, hashes: npt.NDArray[np.uint32]) -> Signature:
         """The MinHash signature of a set of 32-bit element hashes.
 
-        Repeated hashes are dropped first and the rest go through the permutations in blocks of
+        Repeated hashes are dropped first (a page repeats many of its shingles, and a sort is much
+        cheaper than permuting them). The rest go through the permutations in blocks of
         :data:`SIGNATURE_BLOCK`, so memory stays bounded (``SIGNATURE_BLOCK * num_perm`` words)
         however long the page: a 5 MB page of distinct shingles would otherwise need a
         ``shingles x num_perm`` matrix of about half a gigabyte.
         """
         if hashes.size == 0:
             return np.array(self._empty, dtype=np.uint32)
-        unique = np.unique(hashes.astype(np.uint32))
-        result = self._block_minimum(unique[:SIGNATURE_BLOCK])
-        for begin in range(SIGNATURE_BLOCK, unique.size, SIGNATURE_BLOCK):
-            result = np.minimum(result, self._block_minimum(unique[begin : begin + SIGNATURE_BLOCK]))
+        hashes = np.sort(hashes.astype(np.uint32, copy=False))
+        distinct = np.empty(hashes.size, dtype=np.bool_)
+        distinct[0] = True
+        np.not_equal(hashes[1:], hashes[:-1], out=distinct[1:])
+        hashes = hashes[distinct]
+        result = self._block_minimum(hashes[:SIGNATURE_BLOCK])
+        for begin in range(SIGNATURE_BLOCK, hashes.size, SIGNATURE_BLOCK):
+            np.minimum(result, self._block_minimum(hashes[begin : begin + SIGNATURE_BLOCK]), out=result)
         return result
 
     def _block_minimum(self, hashes: npt.NDArray[np.uint32]) -> Signature:
         s1, m1, s2, m2, s3 = _FMIX32
-        hv = hashes.reshape(-1, 1)
-        hv = hv ^ (hv >> np.uint32(s1))
-        hv = hv * np.uint32(m1)
-        hv = hv ^ (hv >> np.uint32(s2))
-        hv = hv * np.uint32(m2)
-        hv = hv ^ (hv >> np.uint32(s3))
-        permuted: Signature = hv * self._a + self._b
-        return np.asarray(permuted.min(axis=0), dtype=np.uint32)
+        # Row 0: the hashes through the MurmurHash3 finalizer; row 1: ones, so that one einsum
+        # computes a * h + b for every permutation and hash (one pass instead of a multiply and an add).
+        mixed_and_ones = np.empty((2, hashes.size), dtype=np.uint32)
+        mixed = mixed_and_ones[0]
+        np.right_shift(hashes, s1, out=mixed)
+        mixed ^= hashes
+        mixed *= m1
+        mixed ^= mixed >> s2
+        mixed *= m2
+        mixed ^= mixed >> s3
+        mixed_and_ones[1] = 1
+        permuted: Signature = np.einsum("pk,kh->ph", self._affine, mixed_and_ones)
+        minimum: Signature = permuted.min(axis=1)
+        return minimum
 
     @property
     def permutations(self) -> tuple[Any, Any]:
@@ -205,12 +280,6 @@ def make_lsh(config: DedupConfig, params: LshParams, hasher: MinHasher) -> LshIn
     return CompactLsh(params.bands, params.rows, config.num_perm)
 
 
-@dataclass(slots=True)
-class _Entry:
-    cluster_id: str
-    at: float
-
-
 class DedupIndex:
     """Decides, page by page, whether a page is a new story or a copy of one in the window.
 
@@ -229,8 +298,9 @@ class DedupIndex:
         self.params = LshParams.for_config(config)
         self._hasher = MinHasher(config.num_perm, config.seed)
         self._lsh = make_lsh(config, self.params, self._hasher)
-        self._entries: dict[str, _Entry] = {}
+        self._clusters: dict[str, str] = {}  # doc id -> cluster id, for every page in the window
         self._order: deque[str] = deque()  # doc ids in insertion order, for eviction
+        self._times: deque[float] = deque()  # and their fetch times
         self._cluster_sizes: dict[str, int] = {}
         self._watermark = float("-inf")
         self._store = store
@@ -238,7 +308,7 @@ class DedupIndex:
             self._restore(store)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._clusters)
 
     def signature_of(self, page: CleanPage) -> Signature:
         """The MinHash signature of a page's cleaned body."""
@@ -252,23 +322,23 @@ class DedupIndex:
         """
         at = page.fetched_at.timestamp()
         self._advance(at)
-        known = self._entries.get(page.doc_id)
+        known = self._clusters.get(page.doc_id)
         if known is not None:
             return DedupVerdict(
                 status="exact_duplicate",
-                cluster_id=known.cluster_id,
+                cluster_id=known,
                 nearest=Nearest(doc_id=page.doc_id, jaccard=1.0),
-                cluster_size=self._cluster_sizes.get(known.cluster_id, 1),
+                cluster_size=self._cluster_sizes.get(known, 1),
             )
         signature = self.signature_of(page)
         nearest_id, best = self._lsh.nearest(signature)
         if nearest_id is not None and best >= self.config.threshold:
-            cluster_id = self._entries[nearest_id].cluster_id
+            cluster_id = self._clusters[nearest_id]
             status = "near_duplicate"
         else:
             cluster_id = page.doc_id
             status = "new"
-        self._add(page.doc_id, _Entry(cluster_id, at), signature)
+        self._add(page.doc_id, cluster_id, at, signature)
         nearest = Nearest(doc_id=nearest_id, jaccard=round(best, 4)) if nearest_id is not None else None
         return DedupVerdict(
             status=status,
@@ -277,15 +347,16 @@ class DedupIndex:
             cluster_size=self._cluster_sizes[cluster_id],
         )
 
-    def _add(self, doc_id: str, entry: _Entry, signature: Signature, persist: bool = True) -> None:
-        self._entries[doc_id] = entry
+    def _add(self, doc_id: str, cluster_id: str, at: float, signature: Signature, persist: bool = True) -> None:
+        self._clusters[doc_id] = cluster_id
         self._order.append(doc_id)
-        self._cluster_sizes[entry.cluster_id] = self._cluster_sizes.get(entry.cluster_id, 0) + 1
+        self._times.append(at)
+        self._cluster_sizes[cluster_id] = self._cluster_sizes.get(cluster_id, 0) + 1
         self._lsh.insert(doc_id, signature)
         if persist and self._store is not None:
             self._store[doc_id] = {
-                "cluster_id": entry.cluster_id,
-                "at": entry.at,
+                "cluster_id": cluster_id,
+                "at": at,
                 "signature": base64.b64encode(signature.tobytes()).decode("ascii"),
             }
         self._evict_over_capacity()
@@ -299,23 +370,23 @@ class DedupIndex:
 
     def _evict_older_than_window(self) -> None:
         horizon = self._watermark - self.config.window_days * 86400.0
-        while self._order and self._entries[self._order[0]].at < horizon:
-            self._evict(self._order.popleft())
+        while self._times and self._times[0] < horizon:
+            self._evict_oldest()
 
     def _evict_over_capacity(self) -> None:
-        while len(self._entries) > self.config.max_window_pages:
-            self._evict(self._order.popleft())
+        while len(self._clusters) > self.config.max_window_pages:
+            self._evict_oldest()
 
-    def _evict(self, doc_id: str) -> None:
-        entry = self._entries.pop(doc_id, None)
-        if entry is None:
-            return
+    def _evict_oldest(self) -> None:
+        doc_id = self._order.popleft()
+        self._times.popleft()
+        cluster_id = self._clusters.pop(doc_id)
         self._lsh.remove(doc_id)
-        remaining = self._cluster_sizes[entry.cluster_id] - 1
+        remaining = self._cluster_sizes[cluster_id] - 1
         if remaining:
-            self._cluster_sizes[entry.cluster_id] = remaining
+            self._cluster_sizes[cluster_id] = remaining
         else:
-            del self._cluster_sizes[entry.cluster_id]
+            del self._cluster_sizes[cluster_id]
         if self._store is not None:
             self._store.pop(doc_id, None)
 
@@ -329,5 +400,5 @@ class DedupIndex:
             if signature.size != self.config.num_perm:
                 continue  # written with another num_perm: cannot be compared, ages out of the store
             self._watermark = max(self._watermark, at)
-            self._add(doc_id, _Entry(str(value["cluster_id"]), at), signature, persist=False)
+            self._add(doc_id, str(value["cluster_id"]), at, signature, persist=False)
         self._evict_older_than_window()

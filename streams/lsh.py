@@ -7,12 +7,13 @@ signature among those sharing at least one band with it.
 * :class:`DatasketchLsh` is datasketch's ``MinHashLSH`` itself: the reference, about 10 KB per
   page in the window (a bytes object, a dict entry and a set per band and page).
 * :class:`CompactLsh` keeps the band keys in one sorted numpy array (plus a small dict of recent
-  insertions, merged in batches) and the signatures in one matrix: about 1.5 KB per page, and
+  insertions, merged in batches) and the signatures in one matrix: about 1 KB per page, and
   candidate similarities computed in one vectorised step. The default.
 """
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -22,9 +23,8 @@ from datasketch import MinHash, MinHashLSH
 Signature = npt.NDArray[np.uint32]
 
 _U64 = np.uint64
-_BAND_PRIME = _U64(0x100000001B3)
-_BAND_SEED = _U64(0xCBF29CE484222325)
 _BAND_SALT = _U64(0x9E3779B97F4A7C15)
+_ROW_MULTIPLIER = 0xFF51AFD7ED558CCD
 
 
 class LshIndex(Protocol):
@@ -86,7 +86,7 @@ class DatasketchLsh:
 
 
 class CompactLsh:
-    """Banded LSH in flat numpy arrays: about 1.5 KB per page instead of datasketch's ~10 KB.
+    """Banded LSH in flat numpy arrays: about 1 KB per page instead of datasketch's ~10 KB.
 
     Each band of a signature is folded into one 64-bit key (band number included). Keys of
     recent pages sit in a dict; every ``merge_every`` insertions they are merged into a sorted
@@ -107,8 +107,10 @@ class CompactLsh:
             raise ValueError(f"merge_every={merge_every} must be >= 1")
         self.bands, self.rows, self.num_perm, self.merge_every = bands, rows, num_perm, merge_every
         self._salts = np.arange(bands, dtype=_U64) * _BAND_SALT
-        self._signatures: npt.NDArray[np.uint32] = np.zeros((1024, num_perm), dtype=np.uint32)
-        self._alive: npt.NDArray[np.bool_] = np.zeros(1024, dtype=np.bool_)
+        # Distinct odd 64-bit multipliers, one per row of a band.
+        self._row_multipliers = np.arange(1, 2 * rows, 2, dtype=_U64) * _U64(_ROW_MULTIPLIER)
+        self._signatures: npt.NDArray[np.uint32] = np.empty((256, num_perm), dtype=np.uint32)
+        self._alive: npt.NDArray[np.bool_] = np.zeros(256, dtype=np.bool_)
         self._key_of_slot: list[str | None] = []
         self._slot_of: dict[str, int] = {}
         self._free: list[int] = []
@@ -116,18 +118,22 @@ class CompactLsh:
         self._stale_pairs = 0
         self._sorted_keys: npt.NDArray[np.uint64] = np.zeros(0, dtype=_U64)
         self._sorted_slots: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
-        self._recent: dict[int, list[int]] = {}
+        # Recent pairs: the last slot of each key, older slots of keys recent pages share, and
+        # every pair in insertion order (for merging).
+        self._recent: dict[int, int] = {}
+        self._recent_shared: dict[int, list[int]] = {}
+        self._recent_keys: list[int] = []
+        self._recent_slots: list[int] = []
         self._recent_pages = 0
 
     def __len__(self) -> int:
         return len(self._slot_of)
 
     def band_keys(self, signature: Signature) -> npt.NDArray[np.uint64]:
-        """One 64-bit key per band (FNV-style fold of the band's values, salted by band number)."""
-        values = signature[: self.bands * self.rows].reshape(self.bands, self.rows).astype(_U64)
-        keys = _BAND_SEED ^ self._salts
-        for column in range(self.rows):
-            keys = (keys ^ values[:, column]) * _BAND_PRIME
+        """One 64-bit key per band: its values times odd multipliers, summed, salted by band number."""
+        values = signature[: self.bands * self.rows].reshape(self.bands, self.rows)
+        keys: npt.NDArray[np.uint64] = np.matmul(values, self._row_multipliers, dtype=_U64)
+        keys += self._salts
         return keys
 
     def _new_slot(self) -> int:
@@ -137,8 +143,11 @@ class CompactLsh:
         self._key_of_slot.append(None)
         if slot >= self._alive.size:  # grow by a quarter: little slack, amortised copies
             size = max(slot + 1, int(self._alive.size * 1.25))
-            self._signatures = np.resize(self._signatures, (size, self.num_perm))
-            self._alive = np.concatenate([self._alive, np.zeros(size - self._alive.size, dtype=np.bool_)])
+            signatures = np.empty((size, self.num_perm), dtype=np.uint32)
+            signatures[:slot] = self._signatures
+            alive = np.zeros(size, dtype=np.bool_)
+            alive[:slot] = self._alive
+            self._signatures, self._alive = signatures, alive
         return slot
 
     def insert(self, key: str, signature: Signature) -> None:
@@ -147,8 +156,13 @@ class CompactLsh:
         self._alive[slot] = True
         self._key_of_slot[slot] = key
         self._slot_of[key] = slot
-        for band_key in self.band_keys(signature).tolist():
-            self._recent.setdefault(band_key, []).append(slot)
+        band_keys = self.band_keys(signature).tolist()
+        recent = self._recent
+        for band_key in recent.keys() & band_keys:
+            self._recent_shared.setdefault(band_key, []).append(recent[band_key])
+        recent.update(zip(band_keys, repeat(slot)))
+        self._recent_keys += band_keys
+        self._recent_slots += [slot] * self.bands
         self._recent_pages += 1
         if self._recent_pages >= self.merge_every:
             self._merge()
@@ -169,9 +183,9 @@ class CompactLsh:
         small. Pairs of removed pages are filtered out only once they are a quarter of all pairs;
         until then their slots are not reused, so a stale pair never points at a new page.
         """
-        if self._recent:
-            keys = np.fromiter((k for k, slots in self._recent.items() for _ in slots), dtype=_U64)
-            slots = np.fromiter((s for slots in self._recent.values() for s in slots), dtype=np.int32)
+        if self._recent_keys:
+            keys = np.array(self._recent_keys, dtype=_U64)
+            slots = np.array(self._recent_slots, dtype=np.int32)
             live = self._alive[slots]
             keys, slots = keys[live], slots[live]
             order = np.argsort(keys, kind="stable")
@@ -180,6 +194,9 @@ class CompactLsh:
             self._sorted_keys = np.insert(self._sorted_keys, at, keys)
             self._sorted_slots = np.insert(self._sorted_slots, at, slots)
             self._recent.clear()
+            self._recent_shared.clear()
+            self._recent_keys.clear()
+            self._recent_slots.clear()
         self._recent_pages = 0
         if self._stale_pairs * 4 > self._sorted_keys.size:
             live = self._alive[self._sorted_slots]
@@ -190,19 +207,22 @@ class CompactLsh:
 
     def nearest(self, signature: Signature) -> tuple[str | None, float]:
         band_keys = self.band_keys(signature)
-        candidates: set[int] = set()
-        if self._sorted_keys.size:
-            left = np.searchsorted(self._sorted_keys, band_keys, side="left")
-            right = np.searchsorted(self._sorted_keys, band_keys, side="right")
-            for begin, end in zip(left.tolist(), right.tolist(), strict=True):
-                if end > begin:
-                    candidates.update(self._sorted_slots[begin:end].tolist())
-        recent = self._recent
-        for band_key in band_keys.tolist():
-            found = recent.get(band_key)
-            if found is not None:
-                candidates.update(found)
-        live = [slot for slot in candidates if self._alive[slot]]
+        candidates: list[int] = []
+        sorted_keys = self._sorted_keys
+        if sorted_keys.size:
+            at = np.searchsorted(sorted_keys, band_keys)
+            found = sorted_keys.take(at, mode="clip") == band_keys
+            if found.any():
+                ends = np.searchsorted(sorted_keys, band_keys[found], side="right")
+                for begin, end in zip(at[found].tolist(), ends.tolist(), strict=True):
+                    candidates += self._sorted_slots[begin:end].tolist()
+        key_list = band_keys.tolist()
+        candidates += [slot for slot in map(self._recent.get, key_list) if slot is not None]
+        if self._recent_shared:
+            for shared_slots in map(self._recent_shared.get, key_list):
+                if shared_slots is not None:
+                    candidates += shared_slots
+        live = [slot for slot in set(candidates) if self._alive[slot]]
         if not live:
             return None, 0.0
         scores = (self._signatures[live] == signature).mean(axis=1)

@@ -8,12 +8,13 @@ from pathlib import Path
 import datasketch
 import numpy as np
 import pytest
+import xxhash
 
 from bench.corpus import generate
 from schemas.config import DedupConfig
 from schemas.pages import CleanPage
 from streams.clean import clean
-from streams.dedup import DedupIndex, LshParams, MinHasher, shingle_hashes, words
+from streams.dedup import _SHINGLE_MULTIPLIERS, DedupIndex, LshParams, MinHasher, shingle_hashes, words
 from streams.lsh import CompactLsh
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -174,3 +175,43 @@ def test_compact_index_forgets_removed_pages_and_reuses_their_slots() -> None:
     index.insert("d", sig)
     assert index.nearest(sig) == ("d", 1.0)
     assert len(index) == 3
+
+
+def reference_shingle_hashes(text: str, shingle_words: int) -> list[int]:
+    """Shingle hashes one word and one shingle at a time, as plain Python integers."""
+    hashes = [xxhash.xxh32_intdigest(w.encode("utf-8", "surrogatepass")) for w in words(text)]
+    if not hashes:
+        return []
+    k = min(shingle_words, len(hashes))
+    shingles = []
+    for begin in range(len(hashes) - k + 1):
+        combined = 0
+        for offset in range(k):
+            combined ^= hashes[begin + offset] * int(_SHINGLE_MULTIPLIERS[offset]) & 0xFFFFFFFF
+            combined = (combined << 5 | combined >> 27) & 0xFFFFFFFF
+        shingles.append(combined)
+    return shingles
+
+
+def test_shingle_hashes_of_short_and_long_texts_equal_hashing_word_by_word() -> None:
+    rng = random.Random(5)
+    pieces = ["the", "a", "Khazali's", "al-Haq", "U.S.", "forces_2021", "résumé", "İstanbul", "\u212a", "ß",
+              "بغداد", "الحشد_الشعبي", "中文", "\ud800", "x" * 15, "y" * 16, "z" * 17, "w" * 260, "-", "--",
+              "Gr\u00e5d", "10", "\t", "\n", "\x1c"]
+    for size in (0, 1, 2, 3, 40, 900, 1500, 4000):
+        ascii_only = [w for w in pieces if w.isascii()]
+        for vocabulary in (pieces, ascii_only):
+            text = " ".join(rng.choice(vocabulary) for _ in range(size))
+            for k in (1, 3, 4):
+                assert shingle_hashes(text, k).tolist() == reference_shingle_hashes(text, k)
+
+
+def test_compact_index_finds_every_recent_page_sharing_a_band() -> None:
+    index = CompactLsh(bands=25, rows=5, num_perm=128)
+    sig = MinHasher(128, 1).signature(shingle_hashes(" ".join(paragraphs("000_4910a1d9556ff153.txt")), 3))
+    index.insert("b", sig)
+    index.insert("a", sig)
+    index.insert("c", sig)
+    assert index.nearest(sig) == ("a", 1.0)
+    index.remove("a")
+    assert index.nearest(sig) == ("b", 1.0)
