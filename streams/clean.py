@@ -6,12 +6,12 @@ memory the caller owns and passes in). Text renders go straight to the line clas
 comments, furniture by tag and class name) and its blocks go through the same classifier.
 
 trafilatura is only a rescue, for HTML pages where our reading finds no article, because of its
-cost: on the same 20 KB news pages (one core, shared machine), ``clean()`` ran at ~900 pages/s,
-``trafilatura.extract(fast=True)`` at ~430 pages/s and ``bare_extraction(fast=True,
-with_metadata=True)`` at ~190 pages/s — its date search (htmldate) alone halves the rate — against a
-pipeline target of 1,000 pages/s on two cores. Dates come instead from ``<meta>``, JSON-LD,
-``<time datetime>``, the lines near the headline and, last, the URL. Text renders (the seeds) clean
-at ~1,500 pages/s.
+cost: on the same 20 KB news pages (one core, shared machine), ``clean()`` ran at ~900 pages/s
+(~2,000 since it was tuned), ``trafilatura.extract(fast=True)`` at ~430 pages/s and
+``bare_extraction(fast=True, with_metadata=True)`` at ~190 pages/s — its date search (htmldate)
+alone halves the rate — against a pipeline target of 1,000 pages/s on two cores. Dates come instead
+from ``<meta>``, JSON-LD, ``<time datetime>``, the lines near the headline and, last, the URL. Text
+renders (the seeds) clean at ~2,000 pages/s.
 
 A page is rejected with a :class:`~streams.errors.RejectedPage` carrying a dead-letter reason:
 ``EMPTY_BODY`` (nothing but whitespace), ``BINARY_CONTENT`` (NUL characters or more than
@@ -24,14 +24,18 @@ import hashlib
 import re
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from schemas.deadletter import Reason
-from schemas.pages import CleanPage, Comment, RawPage
-from streams.clean_html import parse_html
+from schemas.pages import CleanPage, RawPage
+from streams.clean_html import HtmlPage, parse_html
 from streams.clean_text import (
     Extraction,
     Line,
+    char_span,
+    collapse_spaces,
+    contains_any,
     date_from_url,
     extract,
     lines_from_text,
@@ -44,7 +48,8 @@ __all__ = ["OutletTemplates", "clean", "content_id", "guess_lang"]
 # Share of control characters (C0 other than whitespace, DEL, C1, U+FFFD) above which a body is binary.
 BINARY_CONTROL_RATIO = 0.03
 _SAMPLE_CHARS = 8192
-_CONTROL = re.compile(r"[\x01-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
+_CONTROL_CHARS = char_span("\x01", "\x08") + char_span("\x0e", "\x1f") + char_span("\x7f", "\x9f") + "\ufffd"
+_CONTROL = re.compile(f"[{re.escape(_CONTROL_CHARS)}]")
 _ARABIC = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 _PERSIAN = re.compile(r"[\u067e\u0686\u0698\u06af\u06a9\u06cc]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -53,6 +58,8 @@ _ENGLISH = frozenset([
     "the", "of", "and", "to", "in", "is", "that", "for", "on", "with", "as", "was", "by", "at", "from", "it",
     "his", "said", "has", "are", "be",
 ])
+_ENGLISH_BYTES = frozenset(word.encode("ascii") for word in _ENGLISH)
+_NOT_WORD_TO_SPACE = bytes(byte if 0x61 <= byte <= 0x7A else 0x20 for byte in range(256))
 _HTML_SNIFF = re.compile(r"\s*(?:<!doctype html|<html[\s>])", re.IGNORECASE)
 _RESCUE_MIN_CHARS = 500
 # trafilatura's pruning is not linear on pathological trees; beyond this a page gets no rescue.
@@ -71,8 +78,19 @@ def content_id(body: str) -> str:
     Returns:
         16 lowercase hex characters.
     """
-    normalised = " ".join(unicodedata.normalize("NFKC", body).casefold().split())
+    return _digest(" ".join(unicodedata.normalize("NFKC", body).casefold().split()))
+
+
+def _digest(normalised: str) -> str:
     return hashlib.blake2b(normalised.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def _article_id(found: Extraction, article: str) -> str:
+    """``content_id(article)``, without splitting the article when its paragraphs are collapsed lines."""
+    if found.collapsed and unicodedata.is_normalized("NFKC", article):
+        # Case folding makes and removes no whitespace: the words are those of the paragraphs.
+        return _digest(" ".join(found.paragraphs).casefold())
+    return content_id(article)
 
 
 def guess_lang(text: str, hint: str | None = None) -> str | None:
@@ -91,9 +109,16 @@ def guess_lang(text: str, hint: str | None = None) -> str | None:
     if arabic >= 20 and arabic > latin:
         return "fa" if len(_PERSIAN.findall(sample)) * 50 > arabic else "ar"
     if latin >= 20 and latin > arabic:
-        words = _WORD.findall(sample.lower())
-        common = sum(map(_ENGLISH.__contains__, words))
-        if len(_ENGLISH.intersection(words)) >= 5 and common >= 0.08 * len(words):
+        lowered = sample.lower()
+        words: list[bytes] | list[str]
+        english: frozenset[bytes] | frozenset[str]
+        if lowered.isascii():
+            # The words _WORD finds, several times faster: every byte but a-z becomes a space.
+            words, english = lowered.encode("ascii").translate(_NOT_WORD_TO_SPACE).split(), _ENGLISH_BYTES
+        else:
+            words, english = _WORD.findall(lowered), _ENGLISH
+        common = sum(map(english.__contains__, words))
+        if len(english.intersection(words)) >= 5 and common >= 0.08 * len(words):
             return "en"
     if hint and hint.isalpha() and 2 <= len(hint) <= 3:
         return hint
@@ -141,21 +166,34 @@ class OutletTemplates:
         return len(self._outlets)
 
     @staticmethod
-    def _key(text: str) -> int:
-        # Python's string hash: fast, and stable for the life of the process, which is the life of
-        # this memory (it is not persisted).
-        return hash(" ".join(text[:1000].casefold().split()))
+    def line_key(text: str, *, collapsed: bool = False) -> int:
+        """A line's key in the memory: its first 1,000 characters, case-folded, whitespace collapsed.
+
+        Python's string hash: fast, and stable for the life of the process, which is the life of
+        this memory (it is not persisted). ``collapsed`` says the text is known to be collapsed
+        already (``Line.collapsed``); case folding makes and removes no whitespace.
+        """
+        text = text[:1000].casefold()
+        return hash(text.rstrip(" ") if collapsed else collapse_spaces(text))
 
     def pages_with(self, outlet: str, line: str) -> int:
         """On how many distinct pages of ``outlet`` the line was seen (capped at ``min_pages``)."""
         lines = self._outlets.get(outlet)
         if lines is None:
             return 0
-        return len(lines.get(self._key(line), ()))
+        return len(lines.get(self.line_key(line), ()))
 
     def is_template(self, outlet: str, line: str) -> bool:
         """Whether ``line`` is template text of ``outlet``."""
         return self.pages_with(outlet, line) >= self.min_pages
+
+    def templated(self, outlet: str, keys: Sequence[int]) -> list[bool]:
+        """Which of a page's lines, given by their :meth:`line_key`, are template text of ``outlet``."""
+        lines = self._outlets.get(outlet)
+        if lines is None:
+            return [False] * len(keys)
+        min_pages = self.min_pages
+        return [len(lines.get(key, ())) >= min_pages for key in keys]
 
     def observe(self, outlet: str, page_key: str, lines: Iterable[str], max_lines_per_page: int = 2000) -> None:
         """Remember the lines of one page of ``outlet``.
@@ -167,6 +205,12 @@ class OutletTemplates:
                 so one huge page cannot flush the memory.
             max_lines_per_page: see ``lines``.
         """
+        self.observe_keys(outlet, page_key, map(self.line_key, lines), max_lines_per_page)
+
+    def observe_keys(
+        self, outlet: str, page_key: str, keys: Iterable[int], max_lines_per_page: int = 2000
+    ) -> None:
+        """:meth:`observe` for lines already reduced to their :meth:`line_key`."""
         if not outlet:
             return
         memory = self._outlets.get(outlet)
@@ -178,20 +222,21 @@ class OutletTemplates:
             self._outlets.move_to_end(outlet)
         page = hash(page_key)
         seen: set[int] = set()
-        for text in lines:
+        for key in keys:
             if len(seen) >= max_lines_per_page:
                 break
-            key = self._key(text)
             if key in seen:
                 continue
             seen.add(key)
-            pages = memory.get(key, ())
-            if page not in pages and len(pages) < self.min_pages:
-                pages = (*pages, page)
-            memory[key] = pages
+            pages = memory.get(key)
+            if pages is None:
+                memory[key] = (page,)
+                if len(memory) > self.max_lines:
+                    memory.popitem(last=False)
+                continue
             memory.move_to_end(key)
-            if len(memory) > self.max_lines:
-                memory.popitem(last=False)
+            if page not in pages and len(pages) < self.min_pages:
+                memory[key] = (*pages, page)
 
 
 def clean(raw: RawPage, templates: OutletTemplates | None = None) -> CleanPage:
@@ -219,38 +264,43 @@ def clean(raw: RawPage, templates: OutletTemplates | None = None) -> CleanPage:
     _reject_binary(body)
     is_html = raw.content_type == "text/html" or _HTML_SNIFF.match(body[:200]) is not None
     outlet = raw.outlet
-    check = (lambda line: templates.is_template(outlet, line)) if templates is not None else None
 
-    title: str | None = None
-    published_at = None
-    lang_hint: str | None = None
-    comments: list[Comment] = []
+    page: HtmlPage | None = None
     if is_html:
         page = parse_html(body)
         lines = page.lines
         if not lines:
             stopped = f" before the parser stopped ({page.truncated})" if page.truncated else ""
             raise RejectedPage(Reason.NO_ARTICLE, f"the HTML page has no visible text{stopped}")
-        found = extract(lines, is_template=check)
-        if not found.paragraphs:
-            found = _rescue(body, check) or found
-        found.removed.update(page.removed)
-        title, published_at, lang_hint = page.title, page.published_at, page.lang
-        title = title or found.title or page.h1
-        comments = page.comments + found.comments
     else:
         lines = lines_from_text(normalize_text(body))
-        found = extract(lines, is_template=check)
-        title = found.title
-        comments = found.comments
+    keys: list[int] = []
+    templated: list[bool] | None = None
     if templates is not None:
-        templates.observe(outlet, raw.url or content_id(body[:1_000_000]), _texts(lines))
+        # Each line's key is computed once, to look the page up and then to remember it.
+        keys = _line_keys(lines)
+        templated = templates.templated(outlet, keys)
+    found = extract(lines, templated=templated)
+
+    published_at: datetime | None = None
+    lang_hint: str | None = None
+    if page is None:
+        title, comments = found.title, found.comments
+    else:
+        if not found.paragraphs:
+            found = _rescue(body, templates, outlet) or found
+        found.removed.update(page.removed)
+        title = page.title or found.title or page.h1
+        published_at, lang_hint = page.published_at, page.lang
+        comments = page.comments + found.comments
+    if templates is not None:
+        templates.observe_keys(outlet, raw.url or content_id(body[:1_000_000]), keys)
     if not found.paragraphs:
         raise RejectedPage(Reason.NO_ARTICLE, f"no article text among {len(lines)} lines of the page")
 
     article = "\n\n".join(found.paragraphs)
     return CleanPage(
-        doc_id=content_id(article),
+        doc_id=_article_id(found, article),
         url=raw.url,
         outlet=outlet,
         title=title,
@@ -264,8 +314,8 @@ def clean(raw: RawPage, templates: OutletTemplates | None = None) -> CleanPage:
     )
 
 
-def _texts(lines: list[Line]) -> Iterable[str]:
-    return (line.text for line in lines)
+def _line_keys(lines: Sequence[Line]) -> list[int]:
+    return [OutletTemplates.line_key(line.text, collapsed=line.collapsed) for line in lines]
 
 
 def _reject_binary(body: str) -> None:
@@ -278,7 +328,7 @@ def _reject_binary(body: str) -> None:
         middle = n // 2
         samples = [body[:_SAMPLE_CHARS], body[middle : middle + _SAMPLE_CHARS], body[-_SAMPLE_CHARS:]]
     total = sum(len(s) for s in samples)
-    control = sum(len(_CONTROL.findall(s)) for s in samples if _CONTROL.search(s))
+    control = sum(len(_CONTROL.findall(s)) for s in samples if contains_any(s, _CONTROL_CHARS))
     if control > BINARY_CONTROL_RATIO * total:
         raise RejectedPage(
             Reason.BINARY_CONTENT,
@@ -286,7 +336,7 @@ def _reject_binary(body: str) -> None:
         )
 
 
-def _rescue(html: str, check: Callable[[str], bool] | None) -> Extraction | None:
+def _rescue(html: str, templates: OutletTemplates | None, outlet: str) -> Extraction | None:
     """Ask trafilatura for the main text when our own HTML reading found no article.
 
     Its output still goes through the line classifier, so a page of links stays rejected. The
@@ -304,5 +354,7 @@ def _rescue(html: str, check: Callable[[str], bool] | None) -> Extraction | None
         return None
     if not text:
         return None
-    found = extract(lines_from_text(normalize_text(text)), is_template=check)
+    lines = lines_from_text(normalize_text(text))
+    templated = templates.templated(outlet, _line_keys(lines)) if templates is not None else None
+    found = extract(lines, templated=templated)
     return found if found.paragraphs else None

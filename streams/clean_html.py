@@ -35,6 +35,7 @@ from streams.clean_text import (
     TAGS,
     TICKER,
     Line,
+    collapse_spaces,
     find_date,
     make_line,
     parse_datetime,
@@ -219,8 +220,10 @@ class _Facts:
 
 def _text(el: etree._Element) -> str:
     """The visible text of an element, whitespace collapsed (script and style text left out)."""
+    if not len(el):
+        return collapse_spaces(el.text or "")
     if next(el.iterdescendants(*_SCRIPT_TAGS), None) is None:
-        return " ".join(str(etree.tostring(el, method="text", encoding="unicode", with_tail=False)).split())
+        return collapse_spaces(str(etree.tostring(el, method="text", encoding="unicode", with_tail=False)))
     pieces: list[str] = []
     walker = etree.iterwalk(el, events=("start", "end"))
     for event, node in walker:
@@ -232,7 +235,7 @@ def _text(el: etree._Element) -> str:
                 pieces.append(node.text)
         elif node is not el and node.tail:
             pieces.append(node.tail)
-    return " ".join("".join(pieces).split())
+    return collapse_spaces("".join(pieces))
 
 
 def _elements(root: etree._Element, xpath: etree.XPath) -> list[etree._Element]:
@@ -458,7 +461,7 @@ def _own_text(el: etree._Element, items: set[etree._Element]) -> str:
                 pieces.append(node.text)
         elif node is not el and node.tail:
             pieces.append(node.tail)
-    return " ".join("".join(pieces).split())
+    return collapse_spaces("".join(pieces))
 
 
 # -------------------------------------------------------------------------------------------- render
@@ -487,14 +490,16 @@ class _Renderer:
     def flush(self, *, soft: bool = False) -> None:
         if not self.buf:
             return
-        raw = " ".join("".join(self.buf).split())
+        raw = collapse_spaces("".join(self.buf))
         self.buf = []
         link_chars, self.link_chars = self.link_chars, 0
         if not raw:
             return
         hint = self.hints[-1] if self.hints else ""
         contiguous = soft or (hint == "li" and self.last_hint == "li")
-        line = make_line(raw, gap=not contiguous, hint=hint, link_ratio=min(1.0, link_chars / len(raw)))
+        line = make_line(
+            raw, gap=not contiguous, hint=hint, link_ratio=min(1.0, link_chars / len(raw)), collapsed=True
+        )
         if line is not None:
             self.page.lines.append(line)
             self.last_hint = hint
@@ -517,11 +522,12 @@ def _render(
     skipped: set[etree._Element] = set()
     link_depth = 0
     walker = etree.iterwalk(root, events=("start", "end"))
+    # ``el.text`` and ``el.tail`` build a new string on every access: each is read once.
     for event, el in walker:
         tag = el.tag
         if not isinstance(tag, str):
-            if event == "end" and el.tail:
-                out.add(el.tail, link_depth > 0)
+            if event == "end" and (tail := el.tail):
+                out.add(tail, link_depth > 0)
             continue
         if event == "start":
             kind = _ALWAYS_DROPPED.get(tag)
@@ -544,8 +550,8 @@ def _render(
                 link_depth += 1
             if tag == "time" and page.published_at is None and el.get("datetime"):
                 page.published_at = parse_datetime(el.get("datetime") or "")
-            if el.text:
-                out.add(el.text, link_depth > 0)
+            if text := el.text:
+                out.add(text, link_depth > 0)
             continue
         if el in skipped:
             skipped.discard(el)
@@ -555,6 +561,6 @@ def _render(
                 out.hints.pop()
         elif tag == "a":
             link_depth -= 1
-        if el.tail:
-            out.add(el.tail, link_depth > 0)
+        if tail := el.tail:
+            out.add(tail, link_depth > 0)
     out.flush()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from schemas.deadletter import Reason
 from schemas.pages import CleanPage, RawPage
 from streams.clean import OutletTemplates, clean, content_id, guess_lang
-from streams.clean_text import find_date, parse_datetime
+from streams.clean_text import collapse_spaces, find_date, make_line, parse_datetime
 from streams.errors import RejectedPage
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -624,6 +624,44 @@ def test_content_id_ignores_case_and_whitespace_only() -> None:
     assert content_id("Hello World.") != content_id("Hello World!")
     assert len(content_id("x")) == 16
     assert int(content_id("x"), 16) >= 0
+
+
+# Spaces, other whitespace, invisible characters, bullets and letters that case-fold oddly.
+spacey_text = st.text(
+    alphabet=st.sampled_from([" ", "\t", "\n", "\xa0", "\u2003", "\x1f", "\u200b", "\u00ad", "a", "B", "é",
+                              "ß", "İ", "¨", "•", "."]),
+    max_size=60,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(spacey_text)
+def test_collapse_spaces_is_split_and_join(text: str) -> None:
+    assert collapse_spaces(text) == " ".join(text.split())
+
+
+@settings(max_examples=500, deadline=None)
+@given(spacey_text)
+def test_a_line_marked_collapsed_is_collapsed_and_keyed_alike(text: str) -> None:
+    for raw, collapsed in ((text, False), (collapse_spaces(text), True)):
+        line = make_line(raw, collapsed=collapsed)
+        if line is not None and line.collapsed:
+            assert line.text == collapse_spaces(line.text)
+            assert OutletTemplates.line_key(line.text, collapsed=True) == OutletTemplates.line_key(line.text)
+
+
+def test_article_id_is_the_content_id_of_the_body_with_invisible_characters_in_it() -> None:
+    paragraphs = [
+        f"Officials said the talks on the {topic} \u200b would resume next week in the capital. The ministry"
+        " confirmed the date on Tuesday and said both delegations had agreed to the agenda."
+        for topic in ("water", "border", "trade")
+    ]
+    html_page = "<html><body><h1>Talks to resume</h1>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</body></html>"
+    text_page = "Talks to resume\n\n" + "\n\n".join(paragraphs)
+    for body, content_type in ((html_page, "text/html"), (text_page, "text/plain")):
+        page = clean(RawPage(body=body, content_type=content_type))
+        assert page.doc_id == content_id(page.body)
+        assert "talks on the water" in page.body
 
 
 def test_guess_lang_by_script_and_common_words() -> None:
