@@ -89,8 +89,7 @@ class StoryLedger:
         return out
 
     def _update(self, state: dict[str, Any], outlets: list[str], now: float) -> Alert | None:
-        original = Alert.model_validate(state["alert"])
-        others = [o for o in outlets if o != original.outlet]
+        others = [o for o in outlets if o != state["alert"]["outlet"]]
         if others == state["reported"]:
             return None
         interval = self.config.update_min_interval_s
@@ -98,7 +97,7 @@ class StoryLedger:
             return None
         state["reported"] = others
         state["last_update"] = now
-        return original.model_copy(update={"kind": "update", "also_reported_by": others})
+        return Alert.model_validate({**state["alert"], "kind": "update", "also_reported_by": others})
 
     def _realert_blocks(self, alert: Alert, now: float) -> bool:
         """Whether a recent alert on the same actors blocks this one (unless severity rose)."""
