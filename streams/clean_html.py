@@ -44,8 +44,9 @@ from streams.clean_text import (
 # ``huge_tree`` lifts libxml2's nesting limit from 256 to 2048 elements: pages with a few hundred
 # unclosed <div>/<font> tags are common enough, and beyond 256 the default parser drops the rest of
 # the page. The page size limit (``limits.max_page_bytes``) still bounds what it parses.
+# Nothing looks elements up by id: ``collect_ids=False`` spares the parser its id table.
 _PARSER = etree.HTMLParser(
-    encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
+    encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True, collect_ids=False
 )
 _MAX_JSON_LD = 200_000
 _MAX_COMMENT_CHARS = 20_000
@@ -109,11 +110,8 @@ _COMMENT_TEXTS = frozenset(
     ["comment-content", "comment-text", "comment-body-text", "comment__text", "comment-message", "comment__body"]
 )
 
-_META_XPATH = etree.XPath("//meta[@content]")
-_LD_JSON_XPATH = etree.XPath("//script[@type='application/ld+json']")
-_TITLE_XPATH = etree.XPath("(//title)[1]")
-_H1_XPATH = etree.XPath("(//h1)[1]")
-_PARAGRAPH_XPATH = etree.XPath("//p")
+# The elements parse_html reads, found in one walk of the tree.
+_LOOKED_UP_TAGS = ("meta", "script", "title", "h1", "p", "br")
 _BR_PARENT_XPATH = etree.XPath("//br/..")
 _OWN_TEXT_XPATH = etree.XPath("text()")
 _NAME_ATTRIBUTES = frozenset({"class", "id", "itemprop", "itemtype", "role", "aria-hidden", "hidden"})
@@ -164,28 +162,44 @@ def parse_html(html: str) -> HtmlPage:
     if root is None:  # an empty document
         return page
     meta: dict[str, str] = {}
-    for el in _elements(root, _META_XPATH):
-        key = (el.get("property") or el.get("name") or el.get("itemprop") or "").strip().lower()
-        if key and key not in meta:
-            meta[key] = el.get("content") or ""
     facts = _Facts()
-    for el in _elements(root, _LD_JSON_XPATH):
-        if el.text:
-            _read_json_ld(el.text, facts)
-    titles = _elements(root, _TITLE_XPATH)
-    facts.title = _text(titles[0]) if titles else None
-    h1s = _elements(root, _H1_XPATH)
-    h1_el = h1s[0] if h1s else None
+    title_el: etree._Element | None = None
+    h1_el: etree._Element | None = None
+    paragraphs: list[etree._Element] = []
+    has_br = False
+    for el in root.iter(*_LOOKED_UP_TAGS):
+        tag = el.tag
+        if tag == "p":
+            paragraphs.append(el)
+        elif tag == "meta":
+            content = el.get("content")
+            if content is not None:
+                key = (el.get("property") or el.get("name") or el.get("itemprop") or "").strip().lower()
+                if key and key not in meta:
+                    meta[key] = content
+        elif tag == "script":
+            if el.get("type") == "application/ld+json" and el.text:
+                _read_json_ld(el.text, facts)
+        elif tag == "br":
+            has_br = True
+        elif tag == "h1" and h1_el is None:
+            h1_el = el
+        elif tag == "title" and title_el is None:
+            title_el = el
+    facts.title = _text(title_el) if title_el is not None else None
     named = _Named(root, facts)
     text_by_parent: Counter[etree._Element] = Counter()
-    for el in _elements(root, _PARAGRAPH_XPATH):
+    for el in paragraphs:
         parent = el.getparent()
         if parent is not None:
             text_by_parent[parent] += len(_text(el))
-    for el in _elements(root, _BR_PARENT_XPATH):  # old-style articles: text broken by <br><br>
-        own = _OWN_TEXT_XPATH(el)
-        if isinstance(own, list):
-            text_by_parent[el] += sum(len(t.strip()) for t in own if isinstance(t, str))
+    # Old-style articles: text broken by <br><br>. The parents are counted in document order, which
+    # is not the order of their first <br> when one holds another.
+    if has_br:
+        for el in _elements(root, _BR_PARENT_XPATH):
+            own = _OWN_TEXT_XPATH(el)
+            if isinstance(own, list):
+                text_by_parent[el] += sum(len(t.strip()) for t in own if isinstance(t, str))
 
     page.lang = (root.get("lang") or "").split("-")[0].strip().lower() or None
     page.h1 = _text(h1_el) if h1_el is not None else None
