@@ -164,6 +164,17 @@ def decode_raw_record(data: bytes, max_bytes: int) -> RawPage:
         raise RejectedPage(Reason.TOO_LARGE, f"record of {len(data)} bytes exceeds limits.max_page_bytes={max_bytes}")
     if not data.strip():
         raise RejectedPage(Reason.EMPTY_BODY, "empty record")
+    if not data.startswith(codecs.BOM_UTF8) and b"\\ud" not in data and b"\\uD" not in data:
+        # The common case, parsed and validated in one step; anything it refuses (or a surrogate
+        # escape, which it would refuse) takes the path below, which says exactly what is wrong.
+        try:
+            page = RawPage.model_validate_json(data)
+        except ValidationError:
+            pass
+        else:
+            if not page.body.strip():
+                raise RejectedPage(Reason.EMPTY_BODY, "the page body is empty")
+            return page
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark is allowed (RFC 8259 section 8.1)
     except UnicodeDecodeError as exc:
