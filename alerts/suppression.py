@@ -75,8 +75,10 @@ class StoryLedger:
             if self._realert_blocks(alert, now):
                 self.suppressed += 1
                 continue
-            first = alert.model_copy(
-                update={"also_reported_by": [o for o in outlets if o != alert.outlet]}
+            others = [o for o in outlets if o != alert.outlet]
+            # Usually a story's first page, reported by no one else yet: no copy needed.
+            first = alert if others == alert.also_reported_by else alert.model_copy(
+                update={"also_reported_by": others}
             )
             story["rules"][rule_id] = {
                 # the matches are in the first alert already; an update only says who else reported

@@ -166,3 +166,25 @@ def test_an_update_repeats_the_first_alert_without_its_matches() -> None:
     [update] = led.decide(copy, evaluate([rule], copy))
     assert first.matched and update.matched == []
     assert (update.kind, update.alert_id, update.doc_id, update.title) == ("update", first.alert_id, "d1", first.title)
+
+
+def test_matches_are_listed_in_text_order_entities_first_on_ties() -> None:
+    rocket = mention("rocket", "Rockets", kind="keyword")
+    khazali = mention("khazali", "Qais al-Khazali")
+    same_place = rocket.model_copy(update={"start": khazali.start, "end": khazali.end})
+    in_title = mention("khazali", "Khazali", field="title")
+    rule = Rule(id="attack", any_entity=["khazali"], any_keyword=["rocket"])
+    page = tagged(mentions=[khazali, in_title], keywords=[rocket, same_place])
+    [alert] = evaluate([rule], page)
+    assert [(m.field, m.entity_id, m.start) for m in alert.matched] == [
+        ("title", "khazali", 0), ("body", "khazali", khazali.start), ("body", "rocket", khazali.start),
+        ("body", "rocket", rocket.start),
+    ]
+
+
+def test_a_keyword_does_not_count_as_an_entity_of_the_same_id() -> None:
+    as_keyword = mention("khazali", "Qais al-Khazali", kind="keyword")
+    assert evaluate([Rule(id="actor", any_entity=["khazali"])], tagged(mentions=[], keywords=[as_keyword])) == []
+    [alert] = evaluate([Rule(id="kw", any_keyword=["khazali"])], tagged(mentions=[mention("aah", "Asaeb Ahl al-Haq")],
+                                                                       keywords=[as_keyword]))
+    assert [m.type for m in alert.matched] == ["keyword"]
