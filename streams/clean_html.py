@@ -496,24 +496,16 @@ class _Renderer:
         self.hints: list[str] = []
         self.last_hint = ""
 
-    def add(self, text: str, in_link: bool) -> None:
-        self.buf.append(text)
-        if in_link:
-            self.link_chars += len(text.strip())
-
-    def flush(self, *, soft: bool = False) -> None:
-        if not self.buf:
-            return
-        raw = collapse_spaces("".join(self.buf))
-        self.buf = []
+    def flush(self, soft: bool = False) -> None:
+        """Make a line of the text gathered since the last block boundary (``soft``: a ``<br>``)."""
+        text = collapse_spaces("".join(self.buf))
+        self.buf.clear()
         link_chars, self.link_chars = self.link_chars, 0
-        if not raw:
+        if not text:
             return
         hint = self.hints[-1] if self.hints else ""
         contiguous = soft or (hint == "li" and self.last_hint == "li")
-        line = make_line(
-            raw, gap=not contiguous, hint=hint, link_ratio=min(1.0, link_chars / len(raw)), collapsed=True
-        )
+        line = make_line(text, not contiguous, hint, min(1.0, link_chars / len(text)), collapsed=True)
         if line is not None:
             self.page.lines.append(line)
             self.last_hint = hint
@@ -532,16 +524,21 @@ def _render(
     the article (``protected``), except comment areas, which are always skipped.
     """
     out = _Renderer(page)
+    buf = out.buf
+    hints = out.hints
     removed = page.removed
     skipped: set[etree._Element] = set()
     link_depth = 0
     walker = etree.iterwalk(root, events=("start", "end"))
-    # ``el.text`` and ``el.tail`` build a new string on every access: each is read once.
+    # ``el.text`` and ``el.tail`` build a new string on every access: each is read once. Text is
+    # gathered in ``buf`` (with its length inside links) and flushed as a line at block boundaries.
     for event, el in walker:
         tag = el.tag
         if not isinstance(tag, str):
             if event == "end" and (tail := el.tail):
-                out.add(tail, link_depth > 0)
+                buf.append(tail)
+                if link_depth:
+                    out.link_chars += len(tail.strip())
             continue
         if event == "start":
             kind = _ALWAYS_DROPPED.get(tag)
@@ -556,25 +553,33 @@ def _render(
                 walker.skip_subtree()
                 continue
             if tag in _BLOCK_TAGS:
-                out.flush()
-                out.hints.append(tag if tag in _HINT_TAGS else (out.hints[-1] if out.hints else ""))
+                if buf:
+                    out.flush()
+                hints.append(tag if tag in _HINT_TAGS else (hints[-1] if hints else ""))
             elif tag == "br":
-                out.flush(soft=True)
+                if buf:
+                    out.flush(soft=True)
             elif tag == "a":
                 link_depth += 1
             if tag == "time" and page.published_at is None and el.get("datetime"):
                 page.published_at = parse_datetime(el.get("datetime") or "")
             if text := el.text:
-                out.add(text, link_depth > 0)
+                buf.append(text)
+                if link_depth:
+                    out.link_chars += len(text.strip())
             continue
         if el in skipped:
             skipped.discard(el)
         elif tag in _BLOCK_TAGS:
-            out.flush()
-            if out.hints:
-                out.hints.pop()
+            if buf:
+                out.flush()
+            if hints:
+                hints.pop()
         elif tag == "a":
             link_depth -= 1
         if tail := el.tail:
-            out.add(tail, link_depth > 0)
-    out.flush()
+            buf.append(tail)
+            if link_depth:
+                out.link_chars += len(tail.strip())
+    if buf:
+        out.flush()

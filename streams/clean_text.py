@@ -107,10 +107,11 @@ _GLUE_AT_MARK = tuple(
 # Inside a glued teaser: a lowercase word directly followed by a capitalised one ("warnsThe").
 _WEAK_GLUE = re.compile(r"[a-z]{2}(?=[A-Z][a-z])")
 _CAMEL = re.compile(r"[a-z][A-Z]")
-_LOWER_START = re.compile(r" [a-zà-ÿ]")
-_UPPER_START = re.compile(r" [A-ZÀ-Þ]")
-_ASCII_CASE_MARKS = bytes.maketrans(
-    (string.ascii_lowercase + string.ascii_uppercase).encode("ascii"), b"a" * 26 + b"A" * 26
+# Latin-1 bytes of the letters a word of prose starts with: [a-zà-ÿ] become "a", [A-ZÀ-Þ] become "A".
+_CASE_MARKS = bytes.maketrans(
+    string.ascii_lowercase.encode() + bytes(range(0xE0, 0x100)) + string.ascii_uppercase.encode()
+    + bytes(range(0xC0, 0xDF)),
+    b"a" * 58 + b"A" * 57,
 )
 
 _SOCIAL = frozenset(
@@ -415,12 +416,15 @@ def make_line(
 ) -> Line | None:
     """Build a :class:`Line` from one rendered line; None when it holds no text.
 
-    ``collapsed`` says that ``raw`` has been through :func:`collapse_spaces` already.
+    ``collapsed`` says that ``raw`` has been through :func:`collapse_spaces` already, which strips it.
     """
-    text = raw.strip()
+    if collapsed:
+        text, indent = raw, 0
+    else:
+        text = raw.strip()
+        indent = len(raw) - len(raw.lstrip(" ")) if text and raw[0] == " " else 0
     if not text:
         return None
-    indent = len(raw) - len(raw.lstrip(" ")) if raw[0] == " " else 0
     bullet = hint == "li"
     while text[0] in _BULLETS and (len(text) == 1 or text[1] == " "):
         bullet = True
@@ -555,8 +559,7 @@ def extract(lines: Sequence[Line], *, templated: Sequence[bool] | None = None) -
     start, end = _best_segment(lines, seen_prose)
     result = Extraction(paragraphs=[])
     if start < 0:
-        for line in lines:
-            result.removed[line.kind or NAVIGATION] += 1
+        result.removed.update(line.kind or NAVIGATION for line in lines)
         return result
     title_at = _find_title(lines, start, skip_templates=True)
     if title_at < 0 and templated is not None:
@@ -567,10 +570,11 @@ def extract(lines: Sequence[Line], *, templated: Sequence[bool] | None = None) -
     body = _take_body(lines, start, end)
     result.paragraphs = [line.text for line in body]
     result.collapsed = all(line.collapsed for line in body)
-    for i, line in enumerate(lines):
-        if i == title_at or line.kind in {"body", COMMENTS}:
-            continue
-        result.removed[line.kind or _positional_kind(line, i, start, end)] += 1
+    result.removed.update(
+        line.kind or _positional_kind(line, i, start, end)
+        for i, line in enumerate(lines)
+        if i != title_at and line.kind not in {"body", COMMENTS}
+    )
     if _fewer_words(result.paragraphs, _MIN_ARTICLE_WORDS) and not any(
         line.prose == _GOOD for line in lines[start : end + 1] if line.kind == "body"
     ):
@@ -592,7 +596,7 @@ def _mark_line(line: Line) -> None:
     """Set the per-line signals that need no context; cheap tests first, most lines exit early."""
     text = line.text
     words = line.words
-    line.prose = _prose_class(line) if words >= 4 else _NONE
+    line.prose = _prose_class(text, words) if words >= 4 else _NONE
     if line.kind:
         return
     if line.link_ratio >= 0.9 or (line.link_ratio >= 0.5 and line.prose < _GOOD):
@@ -666,37 +670,24 @@ def _has_copyright(text: str) -> bool:
     return ("©" in text or "(" in text or "ght" in text.lower()) and _COPYRIGHT.search(text) is not None
 
 
-def _prose_class(line: Line) -> int:
-    """How much a line looks like article prose: sentence punctuation, length, lowercase words."""
-    words = line.words
-    if words < 4:
-        return _NONE
-    text = line.text
+def _prose_class(text: str, words: int) -> int:
+    """How much a line of 4 or more words looks like prose: sentence punctuation, length, lowercase.
+
+    Word starts are " x". They are counted on Latin-1 bytes with every letter mapped to "a" or "A"
+    (other characters to "?"), several times faster than regexes for " [a-zà-ÿ]" and " [A-ZÀ-Þ]".
+    """
     terminal = _TERMINAL.search(text[-6:]) is not None
     if not terminal and words < 15:
         return _NONE
-    lower, cased = _cased_words(text[:240])
+    marks = (" " + text[:240]).encode("latin-1", "replace").translate(_CASE_MARKS)
+    lower = marks.count(b" a")
+    cased = lower + marks.count(b" A")
     # Headlines capitalise (nearly) every word; prose does not. Uncased scripts are not judged.
     if cased >= 4 and lower < 0.3 * cased:
         return _NONE
     if terminal:
         return _GOOD if words >= 10 else _SHORT
     return _WEAK if not cased or lower >= 0.5 * cased else _NONE
-
-
-def _cased_words(text: str) -> tuple[int, int]:
-    """How many words of a line start with a lowercase letter, and how many with a cased one.
-
-    Lines are single-spaced, so " x" finds word starts. ASCII text is counted on bytes with every
-    letter mapped to "a" or "A", which gives the same counts several times faster than the regexes.
-    """
-    head = " " + text
-    if head.isascii():
-        marks = head.encode("ascii").translate(_ASCII_CASE_MARKS)
-        lower = marks.count(b" a")
-        return lower, lower + marks.count(b" A")
-    lower = len(_LOWER_START.findall(head))
-    return lower, lower + len(_UPPER_START.findall(head))
 
 
 def _header_key(text: str) -> str:
