@@ -508,6 +508,8 @@ def _unglue(line: Line) -> list[Line]:
             break
         pieces.append(text[pos:cut])
         pos = cut
+    if not pieces:
+        return [line]
     pieces.append(text[pos:])
     head = " ".join(p for p in pieces if p)
     # Cut where no space was, so each piece is as collapsed as the line.
