@@ -98,12 +98,14 @@ _KEY_JUNK = re.compile(r"[^\w' ]+")
 _KEY_COUNT = re.compile(r"^\d+ | \d+$")
 # A glued render: a sentence end directly followed by a capitalised word, with no space. Starting
 # at the punctuation (not at the letter before it) lets the regex engine skip ahead to candidates.
-_STRONG_GLUE = re.compile(r"[.!?](?<=[a-z][.!?])[\"”’']?(?=[A-Z][a-z])")
+def _glue_at(mark: str) -> re.Pattern[str]:
+    return re.compile(mark + r"(?<=[a-z]" + mark + r")[\"”’']?(?=[A-Z][a-z])")
+
+
+_STRONG_GLUE = _glue_at("[.!?]")
 # The same, one pattern per mark: each starts with a fixed character, which the regex engine scans
 # for faster than for a class, so three searches of a line cost less than one of ``_STRONG_GLUE``.
-_GLUE_AT_MARK = tuple(
-    re.compile(re.escape(mark) + r"(?<=[a-z]" + re.escape(mark) + r")[\"”’']?(?=[A-Z][a-z])") for mark in ".!?"
-)
+_GLUE_AT_MARK = tuple(_glue_at(re.escape(mark)) for mark in ".!?")
 # Inside a glued teaser: a lowercase word directly followed by a capitalised one ("warnsThe").
 _WEAK_GLUE = re.compile(r"[a-z]{2}(?=[A-Z][a-z])")
 _CAMEL = re.compile(r"[a-z][A-Z]")
