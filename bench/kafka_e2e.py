@@ -1,15 +1,16 @@
 """End-to-end rows: one ``wirewatch worker`` on a real broker, fed by kafka-python.
 
 The worker gets a throw-away deployment (its own topic prefix, consumer group, no webhooks,
-updates not rate-limited). A consumer thread in this process reads ``pages.tagged``,
+updates not rate-limited). In the latency phase a consumer thread in this process reads ``pages.tagged``,
 ``pages.deadletter`` and ``alerts`` and keeps, per page URL, the broker timestamp of its
 tagged record and of its first alert (record timestamps are set by the producing client when
 it sends, so they are the moment each stage produced its output).
 
 * Sustained: the whole corpus is produced to ``pages.raw`` first, then the worker starts and
-  drains that backlog; throughput is the pages after the first divided by the time from the
-  first page's tagged (or dead-lettered) record to the last's. The worker's capacity is
-  measured, not this process's producer, which would otherwise share the two cores with it.
+  drains that backlog; throughput is the pages finished (through rules, or dead-lettered) divided
+  by the time from the first page cleaned to the last page finished, both read from the worker's
+  ``/wirewatch/health`` counters. The worker's capacity is measured, not this process's: no
+  producer and no reader of this process share the two cores with it meanwhile.
 * Latency: fresh pages are offered at a paced rate; produce→alert latency of a page is its
   first alert's timestamp minus the timestamp it was sent with.
 """
@@ -21,11 +22,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,6 +152,7 @@ class Deployment:
         self.settings = parse_settings(text, str(self.config_path))
         self.names = TopicNames.with_prefix(self.prefix)
         self.worker_argv = worker_argv
+        self.web_port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.reader: _Reader | None = None
         self.log_path = self.work / "worker.log"
@@ -160,21 +164,36 @@ class Deployment:
         return env
 
     def start(self) -> None:
+        self.create_topics()
         self.start_reader()
         self.start_worker()
 
     def start_reader(self) -> None:
-        """Create the topics and start watching the outputs (no worker yet)."""
-        self._create_topics()
+        """Start watching the outputs (topics created first)."""
         self.reader = _Reader(self.bootstrap, self.names)
         self.reader.start()
 
     def start_worker(self) -> None:
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [*self.worker_argv, "--config", str(self.config_path), "--data-dir", str(self.work / "data")],
+                [*self.worker_argv, "--config", str(self.config_path), "--data-dir", str(self.work / "data"),
+                 "--web-port", str(self.web_port)],
                 cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
             )
+
+    def progress(self) -> tuple[int, int]:
+        """(pages started, pages finished) from the worker's health page; (0, 0) until it answers.
+
+        Started: cleaned or dead-lettered. Finished: through the rules stage or dead-lettered; every
+        page ends in exactly one of the two.
+        """
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/wirewatch/health", timeout=2) as reply:
+                health = json.loads(reply.read())
+        except (OSError, ValueError):
+            return 0, 0
+        processed, dead = health.get("processed") or {}, int(health.get("dead_letters") or 0)
+        return int(processed.get("clean", 0)) + dead, int(processed.get("rules", 0)) + dead
 
     def worker_log(self, chars: int = 3000) -> str:
         try:
@@ -223,7 +242,7 @@ class Deployment:
         self._delete_topics()
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def _create_topics(self) -> None:
+    def create_topics(self) -> None:
         """Create the deployment's topics before anyone reads them (pages.clean has one partition)."""
         n = self.settings.kafka.topic_partitions
         names = self.names
@@ -260,14 +279,21 @@ class Deployment:
             client_id=f"bench-{self.label}",
         )
 
-    def wait_for(self, done: Callable[[], bool], timeout: float) -> bool:
+    def wait_for(self, done: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if done():
                 return True
             self.check_alive()
-            time.sleep(0.05)
+            time.sleep(interval)
         return done()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def unique_urls(pages: Sequence[RawPage]) -> list[RawPage]:
@@ -343,15 +369,14 @@ def _warm_up(dep: Deployment, page: RawPage, timeout: float) -> dict[str, Any]:
 
 
 def _sustained(dep: Deployment, pages: Sequence[RawPage], ready_timeout: float, budget: float) -> dict[str, Any]:
-    """Produce every page, then start the worker and time how fast it drains that backlog.
+    """Produce every page, then start the worker and time how fast it takes that backlog through every stage.
 
-    The rate counts from the first page's output to the last's, so the worker's start-up is not
-    in it; worker CPU is counted over the same span.
+    The clock starts when the worker has cleaned its first page, so its start-up is not counted,
+    and stops when every page has gone through rules (or been dead-lettered); worker CPU is
+    counted over the same span. The worker's counters are polled every 20 ms.
     """
     records = _encode(pages)
-    urls = {url for url, _, _ in records}
-    dep.start_reader()
-    seen = dep.seen
+    dep.create_topics()
     producer = dep.producer(linger_ms=20)
     try:
         t0 = time.time()
@@ -361,26 +386,29 @@ def _sustained(dep: Deployment, pages: Sequence[RawPage], ready_timeout: float, 
         produce_s = time.time() - t0
     finally:
         producer.close(timeout=10)
-    t0_ms = int(time.time() * 1000)
+    progress = (0, 0)
 
-    def outputs() -> list[int]:
-        with seen.lock:
-            return [*(ts for url, ts in seen.tagged.items() if url in urls), *(ts for ts in seen.dead if ts >= t0_ms)]
+    def poll(done: Callable[[tuple[int, int]], bool]) -> Callable[[], bool]:
+        def check() -> bool:
+            nonlocal progress
+            progress = dep.progress()
+            return done(progress)
+        return check
 
     started = time.monotonic()
     dep.start_worker()
-    if not dep.wait_for(lambda: bool(outputs()), ready_timeout):
-        raise E2EError(f"{dep.label} worker produced nothing in {ready_timeout:.0f} s:\n{dep.worker_log()}")
-    dep.log(f"kafka {dep.label}: first page out {time.monotonic() - started:.1f} s after the worker started")
-    cpu0, wait0, wall0 = dep.cpu_seconds(), dep.runqueue_wait_seconds(), time.time()
-    complete = dep.wait_for(lambda: len(outputs()) >= len(records), budget)
-    cpu, wait, wall = dep.cpu_seconds() - cpu0, dep.runqueue_wait_seconds() - wait0, max(1e-3, time.time() - wall0)
-    stamps = outputs()
-    done = len(stamps)
-    elapsed = max(1e-3, (max(stamps) - min(stamps)) / 1000.0)
-    return {"pages": len(records), "done": done, "complete": complete, "seconds": elapsed,
-            "pages_per_s": (done - 1) / elapsed, "produce_s": produce_s, "worker_cpu_s": cpu,
-            "worker_cpu_ms_per_page": 1000 * cpu / max(1, done - 1), "worker_busy": cpu / wall,
+    if not dep.wait_for(poll(lambda p: p[0] > 0), ready_timeout, interval=0.02):
+        raise E2EError(f"{dep.label} worker cleaned nothing in {ready_timeout:.0f} s:\n{dep.worker_log()}")
+    first_finished = progress[1]
+    cpu0, wait0, wall0 = dep.cpu_seconds(), dep.runqueue_wait_seconds(), time.monotonic()
+    dep.log(f"kafka {dep.label}: first page cleaned {wall0 - started:.1f} s after the worker started")
+    complete = dep.wait_for(poll(lambda p: p[1] >= len(records)), budget, interval=0.02)
+    wall = max(1e-3, time.monotonic() - wall0)
+    cpu, wait = dep.cpu_seconds() - cpu0, dep.runqueue_wait_seconds() - wait0
+    finished = progress[1] - first_finished
+    return {"pages": len(records), "done": progress[1], "complete": complete, "seconds": wall,
+            "pages_per_s": finished / wall, "produce_s": produce_s, "worker_cpu_s": cpu,
+            "worker_cpu_ms_per_page": 1000 * cpu / max(1, finished), "worker_busy": cpu / wall,
             "worker_runqueue_wait": wait / wall}
 
 
