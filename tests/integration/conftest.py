@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,19 @@ class Deployment:
         finally:
             consumer.close()
         return records
+
+
+def partitions_by_key(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
+    """The partitions each key's records are in, over the whole of ``topic`` (a full name) as it is now."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap.split(","), auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=3000)
+    found: dict[bytes, set[int]] = defaultdict(set)
+    try:
+        for message in consumer:
+            found[message.key].add(message.partition)
+    finally:
+        consumer.close()
+    return dict(found)
 
 
 def make_deployment(bootstrap: str, work: Path, edit: Callable[[dict[str, Any]], None] | None = None,

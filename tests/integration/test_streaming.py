@@ -20,7 +20,7 @@ from schemas.config import load_settings
 from streams.pipeline import Pipeline
 from streams.sources import read_pages
 
-from .conftest import Deployment
+from .conftest import Deployment, partitions_by_key
 
 pytestmark = pytest.mark.integration
 
@@ -147,6 +147,35 @@ def test_two_workers_share_the_work_and_give_the_same_alerts(deployment: Deploym
     assert summary(got) == summary(expected)
     assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
     assert all(w.poll() is None for w in deployment.workers), deployment.logs()
+
+
+def story_partitions(bootstrap: str, changelog: str) -> dict[str, set[int]]:
+    """Per story (cluster id), the changelog partitions its suppression state was written to."""
+    keys = ((json.loads(raw), parts) for raw, parts in partitions_by_key(bootstrap, changelog).items())
+    return {key.removeprefix("story:"): parts for key, parts in keys if key.startswith("story:")}
+
+
+def test_story_state_is_written_to_the_changelog_partition_of_its_story(deployment: Deployment,
+                                                                        tmp_path: Path) -> None:
+    # Agents take records in batches; each story's suppression state must still go to the changelog
+    # partition of the story's own records, which is what a worker taking that partition over recovers.
+    originals, copies = write_pages(tmp_path)
+    pages = len(list(originals.iterdir())) + len((copies / "copies.jsonl").read_text().splitlines())
+    deployment.start_worker()
+    deployment.cli("ingest", "--no-progress", str(originals), str(copies))
+    deployment.consume("pages.tagged", lambda r: len(r) >= pages)
+    tagged = {key.decode(): parts for key, parts in
+              partitions_by_key(deployment.bootstrap, deployment.topic("pages.tagged")).items()}
+    changelog = f"{load_settings(deployment.config_path).kafka.group_id}-story-ledger-changelog"
+    deadline = time.monotonic() + 60
+    stories = story_partitions(deployment.bootstrap, changelog)
+    while stories.keys() != tagged.keys() and time.monotonic() < deadline:
+        time.sleep(1)
+        stories = story_partitions(deployment.bootstrap, changelog)
+
+    assert len(tagged) >= 3
+    assert len(set().union(*tagged.values())) >= 2, "the stories should be spread over partitions"
+    assert stories == tagged
 
 
 def test_worker_health_and_metrics_show_progress_dead_letters_and_lag(deployment: Deployment) -> None:
