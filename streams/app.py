@@ -215,10 +215,7 @@ def create_app(
         # Pages are 5-50 KB: with the default 16 KB batches every record is a request of its own.
         producer_max_batch_size=1_048_576,
         producer_linger=0.005,
-        # Commit offsets on a timer only. A commit every N acks runs inline in Faust's fetch loop and
-        # flushes the producer first, so every agent waits for records meanwhile (at N=100 about a
-        # tenth of a busy worker's time); the timed commit runs beside the loop.
-        broker_commit_every=1_000_000_000,
+        broker_commit_every=100,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=1024,
     )
