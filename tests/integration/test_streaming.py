@@ -157,8 +157,8 @@ def story_partitions(bootstrap: str, changelog: str) -> dict[str, set[int]]:
 
 def test_story_state_is_written_to_the_changelog_partition_of_its_story(deployment: Deployment,
                                                                         tmp_path: Path) -> None:
-    # Agents take records in batches; each story's suppression state must still go to the changelog
-    # partition of the story's own records, which is what a worker taking that partition over recovers.
+    # A worker taking a partition over recovers that partition of the changelog: a story's state must
+    # be there, beside its records (Faust writes to the current event's partition; batching would lose it).
     originals, copies = write_pages(tmp_path)
     pages = len(list(originals.iterdir())) + len((copies / "copies.jsonl").read_text().splitlines())
     deployment.start_worker()
