@@ -112,8 +112,13 @@ class Deployment:
             future.get(timeout=30)
         producer.close()
 
-    def consume(self, topic: str, until: Callable[[list[Any]], bool], timeout: float = 120.0) -> list[Any]:
-        """Read ``topic`` from the start (JSON values) until ``until(records)`` holds or time runs out."""
+    def consume(self, topic: str, until: Callable[[list[Any]], bool], timeout: float = 120.0,
+                eager: bool = False) -> list[Any]:
+        """Read ``topic`` from the start (JSON values) until ``until(records)`` holds or time runs out.
+
+        ``until`` is checked each time the topic has had nothing new for a second, or with ``eager``
+        after every record (to act in the middle of a stream).
+        """
         consumer = KafkaConsumer(
             self.topic(topic), bootstrap_servers=self.bootstrap.split(","), auto_offset_reset="earliest",
             enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000,
@@ -124,6 +129,8 @@ class Deployment:
             while time.monotonic() < deadline:
                 for message in consumer:
                     records.append(json.loads(message.value))
+                    if eager and until(records):
+                        return records
                 if until(records):
                     return records
                 for proc in self.workers:

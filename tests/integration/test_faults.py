@@ -100,7 +100,7 @@ def test_kill_9_of_the_worker_mid_stream_loses_nothing(kafka_bootstrap: str, tmp
         expected = expected_alerts(dep, archive)
         worker = dep.start_worker("w1")
         dep.cli("ingest", "--no-progress", str(archive))
-        before = dep.consume("pages.tagged", lambda r: len(r) >= KILL_PAGES // 10, timeout=120)
+        before = dep.consume("pages.tagged", lambda r: len(r) >= KILL_PAGES // 10, timeout=120, eager=True)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
         print(f"\nkilled the worker with {len(before)} of {KILL_PAGES} pages seen on pages.tagged")
