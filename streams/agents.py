@@ -21,24 +21,9 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[bytes], "list[Record] | DeadLetter"]
 
-BATCH = 128
-"""Most records a stateless agent (clean, tag) takes through its step together. Its stage then runs
-over the batch with its code and data warm in the CPU caches, instead of record by record in turn
-with the other agents and Faust's own work: about a fifth less worker CPU per page."""
-BATCH_WAIT_S = 0.03
-"""How long a stateless agent waits for its batch to fill before it takes what it has: the most a
-record waits there when pages arrive slowly (under load, batches fill at once)."""
-
 
 def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metrics) -> None:
-    """Attach the clean, dedup, tag and rules agents to the app.
-
-    Clean and tag take their records in batches. Dedup and rules go record by record: they write
-    tables, and a batch's table writes could reach Kafka before the batch's outputs, so a worker
-    killed in between would restart believing pages handled whose outputs were never sent (the
-    kill -9 fault test lost alerts that way). Record by record, each output is sent right after
-    its record's table writes.
-    """
+    """Attach the clean, dedup, tag and rules agents to the app."""
     warned: set[tuple[str, str]] = set()
 
     async def forward(stage: str, event: Any, result: list[Record] | DeadLetter, target: Any) -> None:
@@ -57,27 +42,18 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
             await target.send(key=record.key, value=record.value)
         metrics.processed[stage] += 1
 
-    def agent(stage: str, source: Any, step: Step, target: Any, *, batched: bool = False) -> None:
-        async def one_by_one(stream: Any) -> AsyncIterator[None]:
+    def agent(stage: str, source: Any, step: Step, target: Any) -> None:
+        async def run(stream: Any) -> AsyncIterator[None]:
             async for event in stream.events():
                 await forward(stage, event, step(event.value or b""), target)
                 yield None
 
-        async def in_batches(stream: Any) -> AsyncIterator[None]:
-            # Faust acks a batch's records when the next batch is asked for: after they are forwarded.
-            async for events in stream.take_events(BATCH, BATCH_WAIT_S):
-                results = [step(event.value or b"") for event in events]
-                for event, result in zip(events, results, strict=True):
-                    await forward(stage, event, result, target)
-                yield None
-
-        run = in_batches if batched else one_by_one
         run.__name__ = f"{stage}_agent"
         w.app.agent(source, name=f"wirewatch.{stage}")(run)
 
-    agent("clean", w.raw, steps.clean, w.clean, batched=True)
+    agent("clean", w.raw, steps.clean, w.clean)
     agent("dedup", w.clean, steps.dedup, w.deduped)
-    agent("tag", w.deduped, steps.tag, w.tagged, batched=True)
+    agent("tag", w.deduped, steps.tag, w.tagged)
     agent("rules", w.tagged, steps.rules, w.alerts)
 
 
