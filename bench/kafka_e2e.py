@@ -1,10 +1,10 @@
 """End-to-end rows: one ``wirewatch worker`` on a real broker, fed by kafka-python.
 
 The worker gets a throw-away deployment (its own topic prefix, consumer group, no webhooks,
-updates not rate-limited). In the latency phase a consumer thread in this process reads ``pages.tagged``,
-``pages.deadletter`` and ``alerts`` and keeps, per page URL, the broker timestamp of its
-tagged record and of its first alert (record timestamps are set by the producing client when
-it sends, so they are the moment each stage produced its output).
+updates not rate-limited). In the latency phase a consumer thread in this process reads
+``pages.tagged`` and ``alerts`` and keeps, per page URL, the broker timestamp of its tagged
+record and of its first alert (record timestamps are set by the producing client when it
+sends, so they are the moment each stage produced its output).
 
 * Sustained: the whole corpus is produced to ``pages.raw`` first, then the worker starts and
   drains that backlog; throughput is the pages finished (through rules, or dead-lettered) divided
@@ -61,8 +61,6 @@ class _Seen:
     lock: threading.Lock = field(default_factory=threading.Lock)
     tagged: dict[str, int] = field(default_factory=dict)  # url -> timestamp ms of the first tagged record
     alerts: dict[str, int] = field(default_factory=dict)  # url -> timestamp ms of the first kind=alert record
-    dead: list[int] = field(default_factory=list)  # timestamps ms of dead letters
-    alert_records: int = 0
     last_alert_wall: float = 0.0
 
 
@@ -74,7 +72,7 @@ class _Reader(threading.Thread):
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self._consumer = KafkaConsumer(
-            names.tagged, names.pages_deadletter, names.alerts,
+            names.tagged, names.alerts,
             bootstrap_servers=bootstrap.split(","), group_id=None, auto_offset_reset="earliest",
             enable_auto_commit=False, check_crcs=False, fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
@@ -94,10 +92,6 @@ class _Reader(threading.Thread):
 
     def _take(self, topic: str, record: Any) -> None:
         seen = self.seen
-        if topic == self.names.pages_deadletter:
-            with seen.lock:
-                seen.dead.append(record.timestamp)
-            return
         value = json.loads(record.value)
         if topic == self.names.tagged:
             url = (value.get("page") or {}).get("url")
@@ -107,7 +101,6 @@ class _Reader(threading.Thread):
         elif topic == self.names.alerts:
             url = value.get("url")
             with seen.lock:
-                seen.alert_records += 1
                 seen.last_alert_wall = time.monotonic()
                 if value.get("kind") == "alert" and url and (url not in seen.alerts
                                                              or record.timestamp < seen.alerts[url]):
