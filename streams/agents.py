@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,9 +22,34 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[bytes], "list[Record] | DeadLetter"]
 
+BATCH = 128
+"""Most records a pipeline agent takes through its step together."""
+LINGER_S = 0.005
+"""How long an agent under load waits, once per batch, for more records before it runs a short one.
+
+Under load (it finished its previous batch less than this ago) the wait lets a batch grow;
+after a quiet spell a record goes through at once, and an idle worker sets no timers."""
+
 
 def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metrics) -> None:
-    """Attach the clean, dedup, tag and rules agents to the app."""
+    """Attach the clean, dedup, tag and rules agents to the app.
+
+    An agent takes, with each record, the records already waiting behind it (up to ``BATCH``)
+    and runs its step over them together: its stage then works through a batch with its code and
+    data warm in the CPU caches, instead of record by record in turn with the other agents and
+    Faust's own work (a draining worker spends about a fifth less CPU per page). Records are
+    acked once forwarded, so a worker that dies mid-batch reads them again.
+
+    A table write goes to the changelog partition of the current event, so each record of a
+    batch is made current before its step, as Faust does when it iterates a stream record by
+    record. Clean, dedup and tag step through the whole batch, then forward the results. Rules
+    forwards each record's alerts right after its step: the step notes in the story ledger that
+    the story has alerted, and that entry must not reach Kafka before the alert (a worker killed
+    in between would restart believing the alert sent). An alert goes straight to the producer
+    while table changes queue behind it, so record by record the alert goes first. A dedup window
+    entry that outruns its output is harmless: the page, read again after a restart, is an exact
+    duplicate of itself and keeps its story.
+    """
     warned: set[tuple[str, str]] = set()
 
     async def forward(stage: str, event: Any, result: list[Record] | DeadLetter, target: Any) -> None:
@@ -42,10 +68,40 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
             await target.send(key=record.key, value=record.value)
         metrics.processed[stage] += 1
 
-    def agent(stage: str, source: Any, step: Step, target: Any) -> None:
+    def agent(stage: str, source: Any, step: Step, target: Any, *, forward_each: bool = False) -> None:
+        async def run_batch(stream: Any, events: list[Any]) -> None:
+            if forward_each:
+                for event in events:
+                    stream._set_current_event(event)
+                    await forward(stage, event, step(event.value or b""), target)
+            else:
+                results = []
+                for event in events:
+                    stream._set_current_event(event)
+                    results.append(step(event.value or b""))
+                for event, result in zip(events, results, strict=True):
+                    await forward(stage, event, result, target)
+            for event in events:
+                event.ack()
+
         async def run(stream: Any) -> AsyncIterator[None]:
-            async for event in stream.events():
-                await forward(stage, event, step(event.value or b""), target)
+            loop = asyncio.get_running_loop()
+            manual = stream.noack()
+            batch: list[Any] = []
+            last_batch_end = float("-inf")
+            lingered = False
+            async for event in manual.events():
+                batch.append(event)
+                if len(batch) < BATCH:
+                    if not manual.channel.empty():
+                        continue  # more records are waiting: take them too
+                    if not lingered and loop.time() - last_batch_end < LINGER_S:
+                        lingered = True
+                        await asyncio.sleep(LINGER_S)
+                        if not manual.channel.empty():
+                            continue
+                await run_batch(manual, batch)
+                batch, lingered, last_batch_end = [], False, loop.time()
                 yield None
 
         run.__name__ = f"{stage}_agent"
@@ -54,7 +110,7 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
     agent("clean", w.raw, steps.clean, w.clean)
     agent("dedup", w.clean, steps.dedup, w.deduped)
     agent("tag", w.deduped, steps.tag, w.tagged)
-    agent("rules", w.tagged, steps.rules, w.alerts)
+    agent("rules", w.tagged, steps.rules, w.alerts, forward_each=True)
 
 
 @dataclass(slots=True)
