@@ -328,8 +328,8 @@ def run_e2e(
     """The sustained and the latency phase, each on a fresh deployment (no backlog carried over).
 
     The sustained phase runs ``sustained_runs`` times, each on a deployment of its own, and the
-    fastest run counts: a broker started just before serves its first ten thousand records or so
-    with a cold JIT, taking CPU from the worker, which is not the worker's capacity.
+    fastest run counts, as in the embedded rows: this machine has bursts of load, and a broker
+    started just before serves its first thousands of records with a cold JIT.
     """
     result: dict[str, Any] = {"label": label}
     runs = []
