@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,34 +21,9 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[bytes], "list[Record] | DeadLetter"]
 
-BATCH = 128
-"""Most records a pipeline agent takes through its step together."""
-LINGER_S = 0.005
-"""How long an agent under load waits, once per batch, for more records before it runs a short one.
-
-Under load (it finished its previous batch less than this ago) the wait lets a batch grow;
-after a quiet spell a record goes through at once, and an idle worker sets no timers."""
-
 
 def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metrics) -> None:
-    """Attach the clean, dedup, tag and rules agents to the app.
-
-    Clean, dedup and tag take, with each record, the records already waiting behind it (up to
-    ``BATCH``) and run their step over them together: the stage then works through a batch with
-    its code and data warm in the CPU caches, instead of record by record in turn with the other
-    agents and Faust's own work. Records are acked once forwarded, so a worker that dies
-    mid-batch reads them again. A table write goes to the changelog partition of the current
-    event, so each record of a batch is made current before its step, as Faust does when it
-    iterates a stream. A dedup window entry that reaches Kafka ahead of its page is harmless: the
-    page, read again after a restart, is an exact duplicate of itself and keeps its story.
-
-    Rules goes record by record, as Faust iterates a stream. Its step notes in the story ledger
-    that a story has alerted; the alert goes straight to the producer, while Faust queues the
-    ledger change for a task of its own that runs between records. A worker killed between the
-    two would restart either believing an unsent alert sent or sending one again, so the two
-    must stay close. Batched, a batch's ledger entries trailed its alerts (with offsets committed
-    on a timer, the kill -9 fault test then saw up to 13 alerts sent twice).
-    """
+    """Attach the clean, dedup, tag and rules agents to the app."""
     warned: set[tuple[str, str]] = set()
 
     async def forward(stage: str, event: Any, result: list[Record] | DeadLetter, target: Any) -> None:
@@ -69,48 +43,18 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
         metrics.processed[stage] += 1
 
     def agent(stage: str, source: Any, step: Step, target: Any) -> None:
-        async def run_batch(stream: Any, events: list[Any]) -> None:
-            results = []
-            for event in events:
-                stream._set_current_event(event)
-                results.append(step(event.value or b""))
-            for event, result in zip(events, results, strict=True):
-                await forward(stage, event, result, target)
-            for event in events:
-                event.ack()
-
         async def run(stream: Any) -> AsyncIterator[None]:
-            loop = asyncio.get_running_loop()
-            manual = stream.noack()
-            batch: list[Any] = []
-            last_batch_end = float("-inf")
-            lingered = False
-            async for event in manual.events():
-                batch.append(event)
-                if len(batch) < BATCH:
-                    if not manual.channel.empty():
-                        continue  # more records are waiting: take them too
-                    if not lingered and loop.time() - last_batch_end < LINGER_S:
-                        lingered = True
-                        await asyncio.sleep(LINGER_S)
-                        if not manual.channel.empty():
-                            continue
-                await run_batch(manual, batch)
-                batch, lingered, last_batch_end = [], False, loop.time()
+            async for event in stream.events():
+                await forward(stage, event, step(event.value or b""), target)
                 yield None
 
         run.__name__ = f"{stage}_agent"
         w.app.agent(source, name=f"wirewatch.{stage}")(run)
 
-    async def rules_agent(stream: Any) -> AsyncIterator[None]:
-        async for event in stream.events():
-            await forward("rules", event, steps.rules(event.value or b""), w.alerts)
-            yield None
-
     agent("clean", w.raw, steps.clean, w.clean)
     agent("dedup", w.clean, steps.dedup, w.deduped)
     agent("tag", w.deduped, steps.tag, w.tagged)
-    w.app.agent(w.tagged, name="wirewatch.rules")(rules_agent)
+    agent("rules", w.tagged, steps.rules, w.alerts)
 
 
 @dataclass(slots=True)
