@@ -49,8 +49,9 @@ FETCH_MAX_WAIT_MS = 100
 """How long the broker may hold a worker's fetch request open while none of its partitions has
 new records. Faust fixes it at 1,500 ms, and a consumer has one fetch in flight per broker: a
 partition drained meanwhile waits for that fetch to return. A worker feeds its own next stage
-through Kafka, so under load its agents sat idle for a tenth to a fifth of the time; at 100 ms
-they do not, and an idle worker asks the broker about ten times a second (about 1% of a core)."""
+through Kafka, so a draining worker waited on such fetches a tenth to a fifth of the time. At
+100 ms that wait is gone, and an idle worker asks the broker about ten times a second (about 1%
+of a core)."""
 
 
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
