@@ -160,9 +160,15 @@ def test_story_state_is_written_to_the_changelog_partition_of_its_story(deployme
     # A worker taking a partition over recovers that partition of the changelog: a story's state must
     # be there, beside its records (Faust writes to the current event's partition; batching would lose it).
     originals, copies = write_pages(tmp_path)
-    pages = len(list(originals.iterdir())) + len((copies / "copies.jsonl").read_text().splitlines())
+    seeds = len(list(originals.iterdir()))
+    pages = seeds + len((copies / "copies.jsonl").read_text().splitlines())
     deployment.start_worker()
-    deployment.cli("ingest", "--no-progress", str(originals), str(copies))
+    # Originals first, so each story is keyed by its seed's doc id (fixed), not by whichever copy
+    # (fetched now, so its id differs run to run) happened to reach dedup first: the three seed
+    # stories then fall in three different partitions every time.
+    deployment.cli("ingest", "--no-progress", str(originals))
+    deployment.consume("pages.tagged", lambda r: len(r) >= seeds)
+    deployment.cli("ingest", "--no-progress", str(copies))
     deployment.consume("pages.tagged", lambda r: len(r) >= pages)
     tagged = {key.decode(): parts for key, parts in
               partitions_by_key(deployment.bootstrap, deployment.topic("pages.tagged")).items()}
