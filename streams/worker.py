@@ -86,9 +86,5 @@ def run_worker(
     # log record (about 4% of a worker's CPU); a worker is a service, not a terminal program.
     worker.spinner = None
     gc.freeze()  # what is built so far lives as long as the worker: no collection needs to walk it
-    # A page leaves thousands of short-lived objects behind (lines, mentions, JSON); at Python's
-    # default threshold of 700 the young generation was collected every 7 pages or so, 2% of a
-    # draining worker's CPU. Every 20,000 allocations it costs a quarter of that.
-    gc.set_threshold(20_000, 50, 100)
     worker.execute_from_commandline()
     return 0

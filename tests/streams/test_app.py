@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from schemas.config import parse_settings
-from streams.app import (
-    DEDUP_PARTITIONS,
-    FETCH_MAX_WAIT_MS,
-    KafkaSettingsError,
-    TopicNames,
-    create_app,
-    kafka_python_options,
-)
+from streams.app import DEDUP_PARTITIONS, KafkaSettingsError, TopicNames, create_app, kafka_python_options
 
 SASL = """
 kafka:
@@ -52,14 +43,3 @@ def test_topics_carry_the_prefix_and_dedup_reads_one_partition(tmp_path: Path) -
     assert app.raw.get_topic_name() == "staging.pages.raw"
     assert app.clean.partitions == DEDUP_PARTITIONS == 1
     assert app.tagged.partitions == 6
-
-
-def test_the_worker_consumer_lets_the_broker_hold_an_empty_fetch_only_briefly(tmp_path: Path) -> None:
-    # Faust fixes this wait at 1.5 s; the app's own transport shortens it (see FETCH_MAX_WAIT_MS).
-    w = create_app(parse_settings("kafka:\n  bootstrap: 127.0.0.1:9\n"), {}, data_dir=tmp_path)
-
-    async def worker_consumer() -> Any:
-        return w.app.consumer._thread._create_worker_consumer(w.app.transport)
-
-    consumer = asyncio.run(worker_consumer())
-    assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
