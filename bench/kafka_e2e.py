@@ -74,8 +74,8 @@ class _Reader(threading.Thread):
         self._consumer = KafkaConsumer(
             names.tagged, names.alerts,
             bootstrap_servers=bootstrap.split(","), group_id=None, auto_offset_reset="earliest",
-            enable_auto_commit=False, check_crcs=False, fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
+            enable_auto_commit=False, check_crcs=False, isolation_level="read_committed",
+            fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
         )
 
     def run(self) -> None:

@@ -23,20 +23,14 @@ Step = Callable[[bytes], "list[Record] | DeadLetter"]
 
 
 def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metrics) -> None:
-    """Attach the clean, dedup, tag and rules agents to the app."""
-    warned: set[tuple[str, str]] = set()
+    """Attach the clean, dedup and tag agents to the app (rules: see ``streams.exactly_once``)."""
 
     async def forward(stage: str, event: Any, result: list[Record] | DeadLetter, target: Any) -> None:
         if isinstance(result, DeadLetter):
             message = event.message
-            letter = result.model_copy(update={"source": f"{message.topic}[{message.partition}]@{message.offset}"})
+            letter = located(result, message.topic, message.partition, message.offset)
             await w.pages_deadletter.send(key=message.key, value=letter.model_dump_json().encode())
-            metrics.dead_letters[(letter.stage, letter.error_type.value)] += 1
-            kind = (letter.stage, letter.error_type.value)
-            if kind not in warned:  # once per kind, not once per record
-                warned.add(kind)
-                log.warning("dead-lettered %s at %s: %s (%s)", letter.source, letter.stage,
-                            letter.error_type.value, letter.error)
+            metrics.dead_lettered(letter)
             return
         for record in result:
             await target.send(key=record.key, value=record.value)
@@ -54,7 +48,11 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
     agent("clean", w.raw, steps.clean, w.clean)
     agent("dedup", w.clean, steps.dedup, w.deduped)
     agent("tag", w.deduped, steps.tag, w.tagged)
-    agent("rules", w.tagged, steps.rules, w.alerts)
+
+
+def located(letter: DeadLetter, topic: str, partition: int, offset: int) -> DeadLetter:
+    """The dead letter with the record it came from as its source."""
+    return letter.model_copy(update={"source": f"{topic}[{partition}]@{offset}"})
 
 
 @dataclass(slots=True)

@@ -11,9 +11,10 @@ Topology (DESIGN §1)::
 * ``dedup`` compares each page with every page of the window, so its input has one partition
   and its state (the ``dedup-window`` table) is global: one worker owns it at a time, the
   others take over on failure (standby replicas keep a warm copy).
-* ``rules`` holds story suppression state (``story-ledger`` table) keyed, like its input, by
-  story: all copies of a story reach the same partition, so suppression is exact while the
-  work spreads over N partitions.
+* ``rules`` holds story suppression state keyed, like its input, by story: all copies of a
+  story reach the same partition, so suppression is exact while the work spreads over N
+  partitions. It runs outside Faust, exactly once (``streams.exactly_once``): a batch's alerts,
+  its story-ledger changes and its input offsets are one Kafka transaction.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ PAGES_DEADLETTER = "pages.deadletter"
 ALERTS_DEADLETTER = "alerts.deadletter"
 # The dedup stage compares each page with the whole window, so its input is one partition.
 DEDUP_PARTITIONS = 1
+
+
+def ledger_changelog(group_id: str) -> str:
+    """The compacted topic of the rules stage's story ledger: one partition per ``pages.tagged`` partition."""
+    return f"{group_id}-story-ledger-changelog"
 
 
 class KafkaSettingsError(WirewatchError):
@@ -97,8 +103,9 @@ def _ssl_context(kafka: KafkaConfig) -> ssl.SSLContext | None:
     return context
 
 
-def kafka_python_options(kafka: KafkaConfig, environ: Mapping[str, str]) -> dict[str, Any]:
-    """Connection options for kafka-python clients (ingest, replay), from the same settings."""
+def client_options(kafka: KafkaConfig, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Connection options for kafka-python clients (ingest, replay) and aiokafka ones (the rules
+    stage), which take the same names."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers(kafka, environ).split(","),
         "security_protocol": kafka.security_protocol,
@@ -128,7 +135,9 @@ def ensure_topics(settings: Settings, environ: Mapping[str, str]) -> None:
         for name in (names.raw, names.clean, names.deduped, names.tagged, names.alerts,
                      names.pages_deadletter, names.alerts_deadletter)
     ]
-    options = kafka_python_options(kafka, environ)
+    wanted.append(NewTopic(ledger_changelog(kafka.group_id), kafka.topic_partitions, kafka.replication_factor,
+                           topic_configs={"cleanup.policy": "compact"}))
+    options = client_options(kafka, environ)
     try:
         admin = KafkaAdminClient(**options, client_id="wirewatch-admin", request_timeout_ms=30_000)
     except KafkaError as exc:
@@ -165,7 +174,7 @@ def _json_schema() -> Any:
 
 @dataclass(slots=True)
 class WirewatchApp:
-    """The Faust app with its topics and tables, built from settings at the entry point."""
+    """The Faust app with its topics and its table, built from settings at the entry point."""
 
     app: faust.App
     names: TopicNames
@@ -177,7 +186,6 @@ class WirewatchApp:
     pages_deadletter: Any
     alerts_deadletter: Any
     dedup_window: Any
-    story_ledger: Any
 
 
 def create_app(
@@ -187,7 +195,7 @@ def create_app(
     data_dir: Path,
     web_port: int | None = None,
 ) -> WirewatchApp:
-    """Build the Faust app, its topics and its tables (no agents: see ``streams.agents``).
+    """Build the Faust app, its topics and its table (no agents: see ``streams.agents``).
 
     Args:
         settings: validated configuration.
@@ -237,5 +245,4 @@ def create_app(
         pages_deadletter=topic(names.pages_deadletter),
         alerts_deadletter=topic(names.alerts_deadletter),
         dedup_window=app.Table("dedup-window", default=None, partitions=DEDUP_PARTITIONS, schema=_json_schema()),
-        story_ledger=app.Table("story-ledger", default=None, partitions=partitions, schema=_json_schema()),
     )

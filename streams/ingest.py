@@ -21,7 +21,7 @@ from tqdm import tqdm
 from schemas.config import Settings
 from schemas.deadletter import DeadLetter
 from schemas.pages import RawPage
-from streams.app import KafkaUnavailableError, TopicNames, ensure_topics, kafka_python_options
+from streams.app import KafkaUnavailableError, TopicNames, client_options, ensure_topics
 from streams.sources import read_pages
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def produce_pages(
     names = TopicNames.with_prefix(settings.kafka.topic_prefix)
     target = topic or names.raw
     ensure_topics(settings, environ)
-    options: dict[str, Any] = kafka_python_options(settings.kafka, environ)
+    options: dict[str, Any] = client_options(settings.kafka, environ)
     try:
         producer = KafkaProducer(
             **options,

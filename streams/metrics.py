@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from schemas.deadletter import DeadLetter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -17,6 +22,16 @@ class Metrics:
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
     deliveries: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _warned: set[tuple[str, str]] = field(default_factory=set)
+
+    def dead_lettered(self, letter: DeadLetter) -> None:
+        """Count a dead letter; log the first of each stage and reason, not one line per record."""
+        kind = (letter.stage, letter.error_type.value)
+        self.dead_letters[kind] += 1
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning("dead-lettered %s at %s: %s (%s)", letter.source, letter.stage,
+                        letter.error_type.value, letter.error)
 
     def render(self, lag: Mapping[tuple[str, int], int] | None = None) -> str:
         """All counters as Prometheus exposition text, with consumer lag per partition when given."""

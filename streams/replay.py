@@ -28,7 +28,7 @@ from schemas.config import KafkaConfig
 from schemas.deadletter import DeadLetter
 from schemas.errors import WirewatchError
 from schemas.pages import RawPage
-from streams.app import kafka_python_options
+from streams.app import client_options
 from streams.decode import decode_raw_record
 from streams.errors import RejectedPage
 
@@ -116,7 +116,7 @@ class TopicRange:
                  start: Position | None, until: Position | None, resume: Mapping[int, int] | None = None) -> None:
         self.topic = topic
         try:
-            self._consumer = KafkaConsumer(**kafka_python_options(kafka, environ), group_id=None,
+            self._consumer = KafkaConsumer(**client_options(kafka, environ), group_id=None,
                                            enable_auto_commit=False, consumer_timeout_ms=2000,
                                            max_partition_fetch_bytes=16 * 1024 * 1024)
         except KafkaError as exc:

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from schemas.config import Settings
 from streams.agents import register_pipeline_agents, register_webhook_agent
-from streams.app import WirewatchApp, create_app, ensure_topics
+from streams.app import WirewatchApp, client_options, create_app, ensure_topics, ledger_changelog
+from streams.exactly_once import ExactlyOnceRules, LedgerShards
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
 from streams.steps import StageSteps
@@ -27,22 +28,34 @@ def build_worker_app(
     data_dir: Path,
     web_port: int | None,
 ) -> tuple[WirewatchApp, Metrics]:
-    """The Faust app with every agent attached, and the metrics it updates."""
+    """The Faust app with every agent and the rules stage attached, and the metrics they update."""
     w = create_app(settings, environ, data_dir=data_dir, web_port=web_port)
     metrics = Metrics()
-    pipeline = Pipeline(settings, dedup_store=w.dedup_window, ledger_store=w.story_ledger)
-    register_pipeline_agents(w, StageSteps(pipeline), metrics)
+    shards = LedgerShards()
+    steps = StageSteps(Pipeline(settings, dedup_store=w.dedup_window, ledger_store=shards))
+    register_pipeline_agents(w, steps, metrics)
+    kafka = settings.kafka
+    rules = ExactlyOnceRules(
+        steps=steps, shards=shards, metrics=metrics, names=w.names, group_id=kafka.group_id,
+        changelog=ledger_changelog(kafka.group_id), options=client_options(kafka, environ),
+        max_fetch_bytes=w.app.conf.consumer_max_fetch_size, max_request_bytes=w.app.conf.producer_max_request_size,
+    )
+
+    async def start_rules() -> None:
+        await w.app.add_runtime_dependency(rules)  # started now, stopped with the app
+
+    w.app.task(start_rules)
     if settings.webhooks:
         register_webhook_agent(w, settings.webhooks, secrets, metrics)
 
     if web_port is not None:
         @w.app.page("/wirewatch/metrics")
         async def metrics_page(web: Any, request: Any) -> Any:
-            return web.text(metrics.render(consumer_lag(w.app)), content_type="text/plain")
+            return web.text(metrics.render(consumer_lag(w.app) | rules.lag()), content_type="text/plain")
 
         @w.app.page("/wirewatch/health")
         async def health_page(web: Any, request: Any) -> Any:
-            lag = consumer_lag(w.app)
+            lag = consumer_lag(w.app) | rules.lag()
             return web.json({
                 "status": "ok",
                 "processed": dict(metrics.processed),

@@ -122,6 +122,7 @@ class Deployment:
         consumer = KafkaConsumer(
             self.topic(topic), bootstrap_servers=self.bootstrap.split(","), auto_offset_reset="earliest",
             enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000,
+            isolation_level="read_committed",  # as documented for readers of transactional topics
         )
         records: list[Any] = []
         deadline = time.monotonic() + timeout
@@ -144,7 +145,8 @@ class Deployment:
 def partitions_by_key(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
     """The partitions each key's records are in, over the whole of ``topic`` (a full name) as it is now."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap.split(","), auto_offset_reset="earliest",
-                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=3000)
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=3000,
+                             isolation_level="read_committed")
     found: dict[bytes, set[int]] = defaultdict(set)
     try:
         for message in consumer:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from schemas.config import parse_settings
-from streams.app import DEDUP_PARTITIONS, KafkaSettingsError, TopicNames, create_app, kafka_python_options
+from streams.app import DEDUP_PARTITIONS, KafkaSettingsError, TopicNames, client_options, create_app
 
 SASL = """
 kafka:
@@ -26,7 +26,7 @@ def test_sasl_settings_reach_both_clients_with_the_password_from_the_environment
     app = create_app(settings, {"KAFKA_PASSWORD": "pw"}, data_dir=tmp_path)
     assert [str(u) for u in app.app.conf.broker] == ["kafka://b1:9093", "kafka://b2:9093"]
     assert app.app.conf.broker_credentials.username == "wirewatch"
-    options = kafka_python_options(settings.kafka, {"KAFKA_PASSWORD": "pw", "KAFKA_BOOTSTRAP": "other:9092"})
+    options = client_options(settings.kafka, {"KAFKA_PASSWORD": "pw", "KAFKA_BOOTSTRAP": "other:9092"})
     assert options["bootstrap_servers"] == ["other:9092"]
     assert (options["sasl_mechanism"], options["sasl_plain_password"]) == ("SCRAM-SHA-512", "pw")
     assert options["ssl_context"] is not None

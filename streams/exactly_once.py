@@ -1,0 +1,281 @@
+"""The rules stage of a worker, exactly once: a batch's alerts, the story-ledger changes they made
+and the input offsets they consumed are one Kafka transaction.
+
+Why it is not a Faust agent: an agent sends its alerts and Faust sends the table's changelog
+separately, so a worker killed between the two either loses an alert (the ledger says the story
+alerted, the alert never left) or sends it twice (the alert left, the ledger forgot). Here a
+batch either happened entirely (alerts, ledger, offsets) or not at all; after a kill, the next
+owner of the partition fences the dead worker's transaction, restores the ledger from its
+changelog and resumes from the committed offset.
+
+Readers of ``alerts`` must read committed records only (``isolation.level=read_committed``), or
+they may see a batch that was aborted and then written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import ConsumerStoppedError, KafkaError
+from mode import Service
+
+from schemas.deadletter import DeadLetter
+from streams.agents import located
+from streams.app import TopicNames
+from streams.metrics import Metrics
+from streams.steps import StageSteps
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+"""Records of one partition taken into one transaction at most."""
+
+
+class LedgerShards(MutableMapping[str, Any]):
+    """The story ledger of a worker: one shard per ``pages.tagged`` partition it owns.
+
+    It acts as the shard selected with :meth:`select` (the partition being processed) and
+    remembers which of its keys changed, for the changelog.
+    """
+
+    def __init__(self) -> None:
+        self._shards: dict[int, dict[str, Any]] = {}
+        self._current: dict[str, Any] = {}
+        self._changed: set[str] = set()
+
+    def restore(self, partition: int, state: dict[str, Any]) -> None:
+        """Take ``state`` (read from the changelog) as the shard of ``partition``."""
+        self._shards[partition] = state
+
+    def drop(self, partition: int) -> None:
+        """Forget a partition this worker no longer owns."""
+        self._shards.pop(partition, None)
+
+    def select(self, partition: int) -> None:
+        """Make ``partition``'s shard the one this mapping reads and writes."""
+        self._current = self._shards[partition]
+        self._changed = set()
+
+    def take_changes(self) -> list[tuple[str, Any]]:
+        """The selected shard's changes since :meth:`select` or the last call: (key, value or None if deleted)."""
+        changes = [(key, self._current.get(key)) for key in sorted(self._changed)]
+        self._changed = set()
+        return changes
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._current[key] = value
+        self._changed.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self._current[key]
+        self._changed.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current)
+
+    def __len__(self) -> int:
+        return len(self._current)
+
+
+class ExactlyOnceRules(Service):
+    """Consumes ``pages.tagged``; per partition, one transactional producer and one ledger shard.
+
+    Args:
+        steps: the stage steps; its pipeline's ledger must use ``shards`` as its store.
+        shards: the ledger store, filled and emptied here as partitions come and go.
+        metrics: the worker's counters.
+        names: topic names.
+        group_id: the deployment's group id; the stage's consumer group is ``<group_id>-rules``.
+        changelog: the ledger's compacted changelog topic.
+        options: client connection options (``streams.app.client_options``).
+        max_fetch_bytes: the largest record batch a partition fetch may return.
+        max_request_bytes: the largest produce request (alerts carry no page bodies, but dead
+            letters do).
+    """
+
+    def __init__(
+        self,
+        *,
+        steps: StageSteps,
+        shards: LedgerShards,
+        metrics: Metrics,
+        names: TopicNames,
+        group_id: str,
+        changelog: str,
+        options: Mapping[str, Any],
+        max_fetch_bytes: int,
+        max_request_bytes: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._steps = steps
+        self._shards = shards
+        self._metrics = metrics
+        self._names = names
+        self._group = f"{group_id}-rules"
+        self._transactional_prefix = f"{group_id}-rules-"
+        self._changelog = changelog
+        self._options = dict(options)
+        self._max_fetch_bytes = max_fetch_bytes
+        self._max_request_bytes = max_request_bytes
+        self._producers: dict[int, AIOKafkaProducer] = {}
+        self._processed_up_to: dict[TopicPartition, int] = {}
+        # Held while a batch is processed, so a rebalance never takes a partition mid-transaction.
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records of each owned ``pages.tagged`` partition not yet processed."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        lag = {}
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None and tp in self._processed_up_to:
+                lag[(tp.topic, tp.partition)] = max(0, end - self._processed_up_to[tp])
+        return lag
+
+    async def on_start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            group_id=self._group,
+            enable_auto_commit=False,  # offsets are committed inside each batch's transaction
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=self._max_fetch_bytes,
+            **self._options,
+        )
+        self._consumer.subscribe([self._names.tagged], listener=_Rebalance(self))
+        await self._consumer.start()
+
+    async def on_stop(self) -> None:
+        async with self._lock:  # the batch in progress commits first; none starts after it
+            self._stopping = True
+        if self._consumer is not None:
+            await self._consumer.stop()
+        for partition in list(self._producers):
+            await self._release_partition(partition)
+
+    @Service.task
+    async def _process(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while not self.should_stop:
+            try:
+                batches = await consumer.getmany(timeout_ms=500, max_records=MAX_BATCH)
+            except ConsumerStoppedError:
+                return
+            async with self._lock:
+                if self._stopping:
+                    return
+                for tp, records in batches.items():
+                    if tp.partition in self._producers:  # else revoked since it was fetched
+                        await self._process_batch(consumer, tp, records)
+
+    async def _process_batch(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+                             records: Sequence[ConsumerRecord]) -> None:
+        producer = self._producers[tp.partition]
+        self._shards.select(tp.partition)
+        letters: list[DeadLetter] = []
+        try:
+            async with producer.transaction():
+                for record in records:
+                    result = self._steps.rules(record.value or b"")
+                    if isinstance(result, DeadLetter):
+                        letter = located(result, record.topic, record.partition, record.offset)
+                        letters.append(letter)
+                        await producer.send(self._names.pages_deadletter, key=record.key,
+                                            value=letter.model_dump_json().encode())
+                        continue
+                    for out in result:
+                        await producer.send(self._names.alerts, key=out.key, value=out.value)
+                for key, value in self._shards.take_changes():
+                    await producer.send(self._changelog, key=json.dumps(key).encode(),
+                                        value=None if value is None else json.dumps(value).encode(),
+                                        partition=tp.partition)
+                await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, self._group)
+        except KafkaError as exc:
+            # The shard already holds this batch's decisions, which did not happen: rebuild the
+            # partition from what did (its changelog and committed offset), then go on from there.
+            log.warning("rules: the transaction for %s failed (%r); restoring the partition", tp, exc)
+            await self._release_partition(tp.partition)
+            await self._take_partitions([tp])
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+            return
+        self._processed_up_to[tp] = records[-1].offset + 1
+        self._metrics.processed["rules"] += len(records) - len(letters)
+        for letter in letters:
+            self._metrics.dead_lettered(letter)
+
+    async def _take_partitions(self, tps: Sequence[TopicPartition]) -> None:
+        """Own these partitions: fence their previous owner's transactions, then restore their shards."""
+        for tp in tps:
+            producer = AIOKafkaProducer(
+                transactional_id=f"{self._transactional_prefix}{tp.partition}",
+                max_request_size=self._max_request_bytes,
+                max_batch_size=1_048_576,
+                linger_ms=5,
+                **self._options,
+            )
+            await producer.start()  # aborts whatever transaction a dead owner left open
+            self._producers[tp.partition] = producer
+        for partition, state in (await self._read_changelog([tp.partition for tp in tps])).items():
+            self._shards.restore(partition, state)
+
+    async def _read_changelog(self, partitions: Sequence[int]) -> dict[int, dict[str, Any]]:
+        reader = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                                  max_partition_fetch_bytes=self._max_fetch_bytes, **self._options)
+        tps = [TopicPartition(self._changelog, p) for p in partitions]
+        states: dict[int, dict[str, Any]] = {p: {} for p in partitions}
+        await reader.start()
+        try:
+            reader.assign(tps)
+            await reader.seek_to_beginning(*tps)
+            ends = await reader.end_offsets(tps)
+            while pending := [tp for tp in tps if await reader.position(tp) < ends[tp]]:
+                for tp, records in (await reader.getmany(*pending, timeout_ms=1000)).items():
+                    state = states[tp.partition]
+                    for record in records:
+                        key = json.loads(record.key or b"null")
+                        if record.value is None:
+                            state.pop(key, None)
+                        else:
+                            state[key] = json.loads(record.value)
+        finally:
+            await reader.stop()
+        return states
+
+    async def _release_partition(self, partition: int) -> None:
+        self._processed_up_to = {tp: n for tp, n in self._processed_up_to.items() if tp.partition != partition}
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            await producer.stop()
+        self._shards.drop(partition)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, rules: ExactlyOnceRules) -> None:
+        self._rules = rules
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self._rules._lock:
+            for tp in revoked:
+                await self._rules._release_partition(tp.partition)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        async with self._rules._lock:
+            await self._rules._take_partitions(sorted(assigned))
