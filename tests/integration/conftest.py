@@ -83,6 +83,15 @@ class Deployment:
         self.workers.append(proc)
         return proc
 
+    def wait_until_ready(self, name: str, timeout: float = 120) -> None:
+        """Wait for the worker ``name`` to have joined its group and recovered its state."""
+        log = self.work / f"{name}.log"
+        deadline = time.monotonic() + timeout
+        while "[^Worker]: Ready" not in log.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker {name} not ready after {timeout} s:\n{self.logs()}")
+            time.sleep(0.2)
+
     def stop_worker(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         proc.send_signal(sig)
         try:

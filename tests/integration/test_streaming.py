@@ -139,6 +139,10 @@ def test_two_workers_share_the_work_and_give_the_same_alerts(deployment: Deploym
 
     deployment.start_worker("w1")
     deployment.start_worker("w2")
+    # Pages go in once both workers share the partitions: with Faust 0.15, records that reach a
+    # partition while the group rebalances have been left unread (see README, "Known issues").
+    deployment.wait_until_ready("w1")
+    deployment.wait_until_ready("w2")
     deployment.cli("ingest", "--no-progress", str(originals))
     deployment.consume("alerts", lambda r: len(r) >= len(expected_first), timeout=180)
     deployment.cli("ingest", "--no-progress", str(copies))
