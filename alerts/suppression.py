@@ -24,8 +24,8 @@ class StoryLedger:
     Args:
         config: update rate limit and how long story state is kept.
         rules: the configured rules (for their ``realert_minutes``).
-        store: where state lives: a dict (in memory) or a durable mapping such as a Faust table
-            backed by a changelog topic. Values are JSON-compatible.
+        store: where state lives: a dict (in memory), or in a worker the shards of the rules
+            stage, written to a changelog topic (``streams.exactly_once``). Values are JSON-compatible.
     """
 
     def __init__(

@@ -41,7 +41,8 @@ class StageSteps:
     """A never-raising step for each stage, over the stage objects of one pipeline.
 
     Args:
-        pipeline: the stage objects; in a worker, built with Faust tables as its stores.
+        pipeline: the stage objects; in a worker, its dedup window is a Faust table and its
+            story ledger the rules stage's shards (``streams.exactly_once``).
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
