@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,6 @@ from schemas.deadletter import DeadLetter, Reason
 from streams.app import WirewatchApp
 from streams.metrics import Metrics
 from streams.steps import Record, StageSteps
-
-log = logging.getLogger(__name__)
 
 Step = Callable[[bytes], "list[Record] | DeadLetter"]
 
