@@ -98,8 +98,8 @@ class ExactlyOnceRules(Service):
         changelog: the ledger's compacted changelog topic.
         options: client connection options (``streams.app.client_options``).
         max_fetch_bytes: the largest record batch a partition fetch may return.
-        max_request_bytes: the largest produce request (alerts carry no page bodies, but dead
-            letters do).
+        producer_options: size and linger settings of the transactional producers, the same as
+            the Faust app's producer (``streams.worker`` reads them from its configuration).
     """
 
     def __init__(
@@ -113,7 +113,7 @@ class ExactlyOnceRules(Service):
         changelog: str,
         options: Mapping[str, Any],
         max_fetch_bytes: int,
-        max_request_bytes: int,
+        producer_options: Mapping[str, Any],
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -122,11 +122,10 @@ class ExactlyOnceRules(Service):
         self._metrics = metrics
         self._names = names
         self._group = f"{group_id}-rules"
-        self._transactional_prefix = f"{group_id}-rules-"
         self._changelog = changelog
         self._options = dict(options)
         self._max_fetch_bytes = max_fetch_bytes
-        self._max_request_bytes = max_request_bytes
+        self._producer_options = dict(producer_options)
         self._producers: dict[int, AIOKafkaProducer] = {}
         self._processed_up_to: dict[TopicPartition, int] = {}
         # Held while a batch is processed, so a rebalance never takes a partition mid-transaction.
@@ -225,10 +224,8 @@ class ExactlyOnceRules(Service):
         """Own these partitions: fence their previous owner's transactions, then restore their shards."""
         for tp in tps:
             producer = AIOKafkaProducer(
-                transactional_id=f"{self._transactional_prefix}{tp.partition}",
-                max_request_size=self._max_request_bytes,
-                max_batch_size=1_048_576,
-                linger_ms=5,
+                transactional_id=f"{self._group}-{tp.partition}",
+                **self._producer_options,
                 **self._options,
             )
             await producer.start()  # aborts whatever transaction a dead owner left open

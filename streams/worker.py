@@ -34,11 +34,14 @@ def build_worker_app(
     shards = LedgerShards()
     steps = StageSteps(Pipeline(settings, dedup_store=w.dedup_window, ledger_store=shards))
     register_pipeline_agents(w, steps, metrics)
-    kafka = settings.kafka
+    kafka, conf = settings.kafka, w.app.conf
     rules = ExactlyOnceRules(
         steps=steps, shards=shards, metrics=metrics, names=w.names, group_id=kafka.group_id,
         changelog=ledger_changelog(kafka.group_id), options=client_options(kafka, environ),
-        max_fetch_bytes=w.app.conf.consumer_max_fetch_size, max_request_bytes=w.app.conf.producer_max_request_size,
+        max_fetch_bytes=conf.consumer_max_fetch_size,
+        producer_options={"max_request_size": conf.producer_max_request_size,
+                          "max_batch_size": conf.producer_max_batch_size,
+                          "linger_ms": round(conf.producer_linger * 1000)},
     )
 
     async def start_rules() -> None:
