@@ -170,10 +170,14 @@ def _tokens_general(raw: str) -> list[_Token]:
         gap = raw[part.end() : parts[i + 1].start()] if i + 1 < len(parts) else ""
         hyphen = any(c in DASHES for c in gap)
         pieces = [p for p in fold_text(part.group(), casefold=False).split(" ") if p]
+        before = len(tokens)
         for j, piece in enumerate(pieces):
             key = fold_text(piece)
             if key:
                 tokens.append(_Token(piece, key, hyphen and j == len(pieces) - 1))
+        if len(tokens) == before and hyphen and tokens:
+            # a part that folds to nothing (an apostrophe) between words: its dash still joins them
+            tokens[-1] = tokens[-1]._replace(hyphen_after=True)
     return tokens
 
 
