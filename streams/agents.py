@@ -19,8 +19,24 @@ from streams.steps import Record, StageSteps
 Step = Callable[[bytes], "list[Record] | DeadLetter"]
 
 
+BATCH = 128
+"""Most records a pipeline agent takes through its step together."""
+
+
 def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metrics) -> None:
-    """Attach the clean, dedup and tag agents to the app (rules: see ``streams.exactly_once``)."""
+    """Attach the clean, dedup and tag agents to the app (rules: see ``streams.exactly_once``).
+
+    An agent takes, with each record, the records already waiting behind it (up to ``BATCH``),
+    steps through them all, then forwards the results and acks the records. Under load a stage
+    so works through a batch with its code and data warm in the CPU caches, instead of record by
+    record in turn with the other agents and Faust's own work. It never waits for a batch to
+    fill: a lone record goes through at once.
+
+    A table write goes to the changelog partition of the current event, so each record is made
+    current before its step, as Faust does record by record. A dedup window entry that reaches
+    Kafka before its page's output is harmless: the page, read again after a crash, is an exact
+    duplicate of itself and keeps its story.
+    """
 
     async def forward(stage: str, event: Any, result: list[Record] | DeadLetter, target: Any) -> None:
         if isinstance(result, DeadLetter):
@@ -35,8 +51,21 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
 
     def agent(stage: str, source: Any, step: Step, target: Any) -> None:
         async def run(stream: Any) -> AsyncIterator[None]:
-            async for event in stream.events():
-                await forward(stage, event, step(event.value or b""), target)
+            manual = stream.noack()
+            batch: list[Any] = []
+            async for event in manual.events():
+                batch.append(event)
+                if len(batch) < BATCH and not manual.channel.empty():
+                    continue
+                results = []
+                for queued in batch:
+                    manual._set_current_event(queued)
+                    results.append(step(queued.value or b""))
+                for queued, result in zip(batch, results, strict=True):
+                    await forward(stage, queued, result, target)
+                for queued in batch:
+                    queued.ack()
+                batch = []
                 yield None
 
         run.__name__ = f"{stage}_agent"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as faust_kafka
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import SecretStr
@@ -43,6 +44,37 @@ PAGES_DEADLETTER = "pages.deadletter"
 ALERTS_DEADLETTER = "alerts.deadletter"
 # The dedup stage compares each page with the whole window, so its input is one partition.
 DEDUP_PARTITIONS = 1
+
+
+FETCH_MAX_WAIT_MS = 100
+"""How long the broker may hold a worker's fetch request open while none of its partitions has
+new records. Faust fixes it at 1,500 ms, and a consumer has one fetch in flight per broker: a
+partition drained meanwhile waits for that fetch to return. A worker feeds its own next stage
+through Kafka, so under load its agents sat idle for a tenth to a fifth of the time; at 100 ms
+they do not, and an idle worker asks the broker about ten times a second (about 1% of a core)."""
+
+
+class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
+        return consumer
+
+
+class _Consumer(faust_kafka.Consumer):
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_kafka.Transport):
+    Consumer = _Consumer
+
+
+class _FaustApp(faust.App):
+    """A Faust app whose Kafka consumer waits at most ``FETCH_MAX_WAIT_MS`` on an empty fetch."""
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
 
 
 def ledger_changelog(group_id: str) -> str:
@@ -205,7 +237,7 @@ def create_app(
     """
     kafka = settings.kafka
     brokers = [f"kafka://{host.strip()}" for host in bootstrap_servers(kafka, environ).split(",") if host.strip()]
-    app = faust.App(
+    app = _FaustApp(
         kafka.group_id,
         broker=brokers,
         broker_credentials=_faust_credentials(kafka, environ),

@@ -1,8 +1,56 @@
-"""The webhook agent acks an alert record only when every delivery it started has ended."""
+"""The pipeline agents forward each record's result in order; the webhook agent acks an alert
+record only when every delivery it started has ended."""
 
 from __future__ import annotations
 
-from streams.agents import _AckTracker
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from schemas.config import Settings
+from streams.agents import _AckTracker, register_pipeline_agents
+from streams.app import create_app
+from streams.metrics import Metrics
+from streams.pipeline import Pipeline
+from streams.steps import StageSteps
+
+
+def raw_record(body: str) -> bytes:
+    return json.dumps({"outlet": "example", "content_type": "text/plain", "body": body}).encode()
+
+
+def test_records_waiting_together_are_forwarded_in_order_with_dead_letters_located(
+    settings: Settings, tmp_path: Path
+) -> None:
+    w = create_app(settings, {}, data_dir=tmp_path, web_port=None)
+    metrics = Metrics()
+    register_pipeline_agents(w, StageSteps(Pipeline(settings)), metrics)
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def recorder(topic: str) -> Any:
+        async def send(key: bytes | None = None, value: bytes = b"", **_: Any) -> None:
+            sent.append((topic, json.loads(value)))
+        return send
+
+    w.clean.send = recorder("clean")
+    w.pages_deadletter.send = recorder("deadletter")
+    bodies = [f"Story {n}: the council met on Tuesday and voted on the budget. " * 20 for n in range(3)]
+
+    async def feed() -> None:
+        async with w.app.agents["wirewatch.clean"].test_context() as agent:
+            await agent.put(raw_record(bodies[0]), wait=False)
+            await agent.put(b"not json", wait=False)
+            await agent.put(raw_record(bodies[1]), wait=False)
+            await agent.put(raw_record(bodies[2]))  # returns once the agent has taken them all
+
+    asyncio.run(feed())
+    assert [topic for topic, _ in sent] == ["clean", "deadletter", "clean", "clean"]
+    assert [value["body"][:8] for topic, value in sent if topic == "clean"] == ["Story 0:", "Story 1:", "Story 2:"]
+    assert sent[1][1]["error_type"] == "invalid_json"
+    assert sent[1][1]["source"].endswith("@1")
+    assert metrics.processed["clean"] == 3
+    assert metrics.dead_letters[("clean", "invalid_json")] == 1
 
 
 class FakeEvent:
