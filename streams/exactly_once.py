@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 """Records of one partition taken into one transaction at most."""
+TXN_RETRY_BACKOFF_MS = 20
+"""Backoff of the transactional producers' retries. A transaction begun right after the previous
+commit often meets CONCURRENT_TRANSACTIONS while the broker still writes that commit's markers;
+aiokafka waits its default 100 ms before asking again, which lands on the alerts' latency."""
 
 
 class LedgerShards(MutableMapping[str, Any]):
@@ -84,6 +89,18 @@ class LedgerShards(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._current)
+
+
+@dataclass(slots=True)
+class _Decided:
+    """A partition's batch after the rules ran: the records its transaction writes, and what it consumed."""
+
+    tp: TopicPartition
+    next_offset: int
+    # (topic, key, value, partition or None for the producer's partitioner)
+    sends: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+    processed: int = 0
 
 
 class ExactlyOnceRules(Service):
@@ -177,32 +194,42 @@ class ExactlyOnceRules(Service):
             async with self._lock:
                 if self._stopping:
                     return
-                for tp, records in batches.items():
-                    if tp.partition in self._producers:  # else revoked since it was fetched
-                        await self._process_batch(consumer, tp, records)
+                decided = [self._decide(tp, records) for tp, records in batches.items()
+                           if tp.partition in self._producers]  # else revoked since it was fetched
+                # Each partition has its own producer: their transactions overlap, so a slow
+                # commit on one partition holds up none of the others.
+                await asyncio.gather(*(self._commit(consumer, batch) for batch in decided))
 
-    async def _process_batch(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
-                             records: Sequence[ConsumerRecord]) -> None:
-        producer = self._producers[tp.partition]
+    def _decide(self, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> _Decided:
+        """Run the rules over a partition's records: what its transaction must write."""
         self._shards.select(tp.partition)
-        letters: list[DeadLetter] = []
+        batch = _Decided(tp, next_offset=records[-1].offset + 1)
+        for record in records:
+            result = self._steps.rules(record.value or b"")
+            if isinstance(result, DeadLetter):
+                letter = located(result, record.topic, record.partition, record.offset)
+                batch.letters.append(letter)
+                batch.sends.append((self._names.pages_deadletter, record.key,
+                                    letter.model_dump_json().encode(), None))
+                continue
+            batch.sends.extend((self._names.alerts, out.key, out.value, None) for out in result)
+            batch.processed += 1
+        batch.sends.extend(
+            (self._changelog, json.dumps(key).encode(), None if value is None else json.dumps(value).encode(),
+             tp.partition)
+            for key, value in self._shards.take_changes()
+        )
+        return batch
+
+    async def _commit(self, consumer: AIOKafkaConsumer, batch: _Decided) -> None:
+        """Write a partition's decided batch and its offset in one transaction."""
+        tp = batch.tp
+        producer = self._producers[tp.partition]
         try:
             async with producer.transaction():
-                for record in records:
-                    result = self._steps.rules(record.value or b"")
-                    if isinstance(result, DeadLetter):
-                        letter = located(result, record.topic, record.partition, record.offset)
-                        letters.append(letter)
-                        await producer.send(self._names.pages_deadletter, key=record.key,
-                                            value=letter.model_dump_json().encode())
-                        continue
-                    for out in result:
-                        await producer.send(self._names.alerts, key=out.key, value=out.value)
-                for key, value in self._shards.take_changes():
-                    await producer.send(self._changelog, key=json.dumps(key).encode(),
-                                        value=None if value is None else json.dumps(value).encode(),
-                                        partition=tp.partition)
-                await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, self._group)
+                for topic, key, value, partition in batch.sends:
+                    await producer.send(topic, key=key, value=value, partition=partition)
+                await producer.send_offsets_to_transaction({tp: batch.next_offset}, self._group)
         except KafkaError as exc:
             # The shard already holds this batch's decisions, which did not happen: rebuild the
             # partition from what did (its changelog and committed offset), then go on from there.
@@ -215,9 +242,9 @@ class ExactlyOnceRules(Service):
             else:
                 consumer.seek(tp, committed)
             return
-        self._processed_up_to[tp] = records[-1].offset + 1
-        self._metrics.processed["rules"] += len(records) - len(letters)
-        for letter in letters:
+        self._processed_up_to[tp] = batch.next_offset
+        self._metrics.processed["rules"] += batch.processed
+        for letter in batch.letters:
             self._metrics.dead_lettered(letter)
 
     async def _take_partitions(self, tps: Sequence[TopicPartition]) -> None:
@@ -225,10 +252,13 @@ class ExactlyOnceRules(Service):
         for tp in tps:
             producer = AIOKafkaProducer(
                 transactional_id=f"{self._group}-{tp.partition}",
+                retry_backoff_ms=TXN_RETRY_BACKOFF_MS,
                 **self._producer_options,
                 **self._options,
             )
             await producer.start()  # aborts whatever transaction a dead owner left open
+            for topic in (self._names.alerts, self._names.pages_deadletter, self._changelog):
+                await producer.partitions_for(topic)  # metadata now, not on the partition's first alert
             self._producers[tp.partition] = producer
         for partition, state in (await self._read_changelog([tp.partition for tp in tps])).items():
             self._shards.restore(partition, state)
