@@ -193,6 +193,9 @@ class KafkaConfig(_Config):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     group_id: str = "wirewatch"
+    # Under load, the rules stage begins a batch (one transaction per partition) at most this
+    # often; see streams.exactly_once.ExactlyOnceRules. 0: every batch at once.
+    rules_commit_interval_ms: int = Field(default=100, ge=0, le=60_000)
 
 
 class Limits(_Config):

@@ -42,6 +42,7 @@ def build_worker_app(
         producer_options={"max_request_size": conf.producer_max_request_size,
                           "max_batch_size": conf.producer_max_batch_size,
                           "linger_ms": round(conf.producer_linger * 1000)},
+        commit_interval_s=kafka.rules_commit_interval_ms / 1000,
     )
 
     async def start_rules() -> None:

@@ -1,10 +1,20 @@
-"""The rules stage's ledger store: one shard per partition, and the changes a transaction must carry."""
+"""The rules stage: its ledger store (one shard per partition, and the changes a transaction must
+carry) and how it gathers records into batches."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 
-from streams.exactly_once import LedgerShards
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import ConsumerStoppedError
+
+from streams.app import TopicNames
+from streams.exactly_once import ExactlyOnceRules, LedgerShards
+from streams.metrics import Metrics
 
 
 def shards_with(**partitions: dict[str, object]) -> LedgerShards:
@@ -50,3 +60,107 @@ def test_a_dropped_partition_cannot_be_selected_until_restored() -> None:
     shards.restore(0, {"story:a": 2})
     shards.select(0)
     assert shards["story:a"] == 2
+
+
+class ScriptedConsumer:
+    """A consumer whose ``getmany`` returns (or raises) scripted results in turn, noting when it was called."""
+
+    def __init__(self, *results: dict[TopicPartition, list[str]] | Exception) -> None:
+        self._results = list(results)
+        self.calls: list[float] = []
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[str]]:
+        self.calls.append(time.monotonic())
+        result = self._results.pop(0) if self._results else {}
+        if isinstance(result, Exception):
+            raise result
+        return {tp: list(records) for tp, records in result.items()}
+
+
+class RecordingSteps:
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+
+    def rules(self, data: bytes) -> list[object]:
+        self.seen.append(data)
+        return []
+
+
+TP = TopicPartition("pages.tagged", 0)
+
+
+def rules_stage(commit_interval_s: float, steps: object | None = None) -> ExactlyOnceRules:
+    return ExactlyOnceRules(
+        steps=steps or RecordingSteps(), shards=LedgerShards(), metrics=Metrics(),  # type: ignore[arg-type]
+        names=TopicNames.with_prefix(""), group_id="test", changelog="test-story-ledger-changelog",
+        options={}, max_fetch_bytes=1 << 20, producer_options={}, commit_interval_s=commit_interval_s,
+    )
+
+
+def test_a_batch_after_a_quiet_spell_is_taken_at_once() -> None:
+    rules = rules_stage(commit_interval_s=30.0)
+    consumer = ScriptedConsumer({TP: ["r1"]}, {TP: ["r2"]})
+    batch = asyncio.run(rules._fetch(consumer))  # type: ignore[arg-type]
+    assert batch == {TP: ["r1"]}
+    assert len(consumer.calls) == 1
+
+
+def test_a_batch_soon_after_the_previous_one_takes_what_arrives_until_the_interval_has_passed() -> None:
+    rules = rules_stage(commit_interval_s=0.2)
+    consumer = ScriptedConsumer({TP: ["r1"]}, {TP: ["r2"]}, {TP: ["r3"], TopicPartition("pages.tagged", 1): ["r4"]})
+
+    async def two_batches() -> list[dict[TopicPartition, list[str]]]:
+        return [await rules._fetch(consumer), await rules._fetch(consumer)]  # type: ignore[arg-type]
+
+    first, second = asyncio.run(two_batches())
+    assert first == {TP: ["r1"]}
+    assert second == {TP: ["r2", "r3"], TopicPartition("pages.tagged", 1): ["r4"]}
+    assert consumer.calls[2] - consumer.calls[0] >= 0.19
+
+
+def test_with_no_commit_interval_every_batch_goes_at_once() -> None:
+    rules = rules_stage(commit_interval_s=0.0)
+    consumer = ScriptedConsumer({TP: ["r1"]}, {TP: ["r2"]}, {TP: ["r3"]})
+
+    async def two_batches() -> list[dict[TopicPartition, list[str]]]:
+        return [await rules._fetch(consumer), await rules._fetch(consumer)]  # type: ignore[arg-type]
+
+    assert asyncio.run(two_batches()) == [{TP: ["r1"]}, {TP: ["r2"]}]
+    assert len(consumer.calls) == 2
+
+
+class NullProducer:
+    """A transactional producer that accepts everything and writes nothing."""
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
+
+    async def send(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    async def send_offsets_to_transaction(self, *args: object) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def test_records_fetched_across_a_rebalance_are_dropped_to_be_read_again() -> None:
+    steps = RecordingSteps()
+    rules = rules_stage(commit_interval_s=0.0, steps=steps)
+    rules._producers[TP.partition] = NullProducer()  # type: ignore[assignment]
+    rules._shards.restore(TP.partition, {})
+
+    class RebalancedWhileFetching(ScriptedConsumer):
+        async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[str]]:
+            if not self.calls:  # the partition is revoked, then assigned to this worker again
+                await rules._release_partition(TP.partition)
+                rules._producers[TP.partition] = NullProducer()  # type: ignore[assignment]
+                rules._shards.restore(TP.partition, {})
+            return await super().getmany(timeout_ms, max_records)
+
+    record = ConsumerRecord(TP.topic, TP.partition, 7, 0, 0, None, b"{}", None, 0, 2, [])
+    rules._consumer = RebalancedWhileFetching({TP: [record]}, {TP: [record]}, ConsumerStoppedError())  # type: ignore[arg-type, assignment]
+    asyncio.run(ExactlyOnceRules._process(rules))  # type: ignore[arg-type]
+    assert steps.seen == [b"{}"]  # from the second fetch only
