@@ -97,6 +97,10 @@ def rules_stage(commit_interval_s: float, steps: object | None = None) -> Exactl
     )
 
 
+async def two_batches(rules: ExactlyOnceRules, consumer: ScriptedConsumer) -> list[dict[TopicPartition, list[str]]]:
+    return [await rules._fetch(consumer), await rules._fetch(consumer)]  # type: ignore[arg-type]
+
+
 def test_a_batch_after_a_quiet_spell_is_taken_at_once() -> None:
     rules = rules_stage(commit_interval_s=30.0)
     consumer = ScriptedConsumer({TP: ["r1"]}, {TP: ["r2"]})
@@ -109,10 +113,7 @@ def test_a_batch_soon_after_the_previous_one_takes_what_arrives_until_the_interv
     rules = rules_stage(commit_interval_s=0.2)
     consumer = ScriptedConsumer({TP: ["r1"]}, {TP: ["r2"]}, {TP: ["r3"], TopicPartition("pages.tagged", 1): ["r4"]})
 
-    async def two_batches() -> list[dict[TopicPartition, list[str]]]:
-        return [await rules._fetch(consumer), await rules._fetch(consumer)]  # type: ignore[arg-type]
-
-    first, second = asyncio.run(two_batches())
+    first, second = asyncio.run(two_batches(rules, consumer))
     assert first == {TP: ["r1"]}
     assert second == {TP: ["r2", "r3"], TopicPartition("pages.tagged", 1): ["r4"]}
     assert consumer.calls[2] - consumer.calls[0] >= 0.19
@@ -122,10 +123,7 @@ def test_with_no_commit_interval_every_batch_goes_at_once() -> None:
     rules = rules_stage(commit_interval_s=0.0)
     consumer = ScriptedConsumer({TP: ["r1"]}, {TP: ["r2"]}, {TP: ["r3"]})
 
-    async def two_batches() -> list[dict[TopicPartition, list[str]]]:
-        return [await rules._fetch(consumer), await rules._fetch(consumer)]  # type: ignore[arg-type]
-
-    assert asyncio.run(two_batches()) == [{TP: ["r1"]}, {TP: ["r2"]}]
+    assert asyncio.run(two_batches(rules, consumer)) == [{TP: ["r1"]}, {TP: ["r2"]}]
     assert len(consumer.calls) == 2
 
 
