@@ -152,8 +152,8 @@ class ExactlyOnceRules(Service):
         self._producer_options = dict(producer_options)
         self._commit_interval_s = commit_interval_s
         self._last_batch_at = float("-inf")
-        # Bumped when a partition is released: records fetched before then are stale (whoever
-        # owns the partition next reads them again from its committed offset).
+        # Bumped when a partition is released: records fetched across that are stale (read again
+        # from the committed offset, by this worker or the partition's next owner).
         self._generation = 0
         self._producers: dict[int, AIOKafkaProducer] = {}
         self._processed_up_to: dict[TopicPartition, int] = {}
@@ -208,7 +208,12 @@ class ExactlyOnceRules(Service):
                 if self._stopping:
                     return
                 if generation != self._generation:
-                    continue  # a rebalance came between: these records will be read again
+                    # A rebalance came between. The fetch may have ended after it, under the new
+                    # assignment, having moved the position of partitions this worker still owns
+                    # past these records: read those again from the committed offset.
+                    for tp in batches.keys() & consumer.assignment():
+                        await self._rewind(consumer, tp)
+                    continue
                 decided = [self._decide(tp, records) for tp, records in batches.items()
                            if tp.partition in self._producers]
                 # Each partition has its own producer: their transactions overlap, so a slow
@@ -268,16 +273,20 @@ class ExactlyOnceRules(Service):
             log.warning("rules: the transaction for %s failed (%r); restoring the partition", tp, exc)
             await self._release_partition(tp.partition)
             await self._take_partitions([tp])
-            committed = await consumer.committed(tp)
-            if committed is None:
-                await consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, committed)
+            await self._rewind(consumer, tp)
             return
         self._processed_up_to[tp] = batch.next_offset
         self._metrics.processed["rules"] += batch.processed
         for letter in batch.letters:
             self._metrics.dead_lettered(letter)
+
+    async def _rewind(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """Read ``tp`` again from its committed offset, where its ledger shard stands."""
+        committed = await consumer.committed(tp)
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
 
     async def _take_partitions(self, tps: Sequence[TopicPartition]) -> None:
         """Own these partitions: fence their previous owner's transactions, then restore their shards."""

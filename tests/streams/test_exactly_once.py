@@ -144,21 +144,57 @@ class NullProducer:
         return None
 
 
-def test_records_fetched_across_a_rebalance_are_dropped_to_be_read_again() -> None:
+Fetched = dict[TopicPartition, list[ConsumerRecord]]
+
+
+class PartitionLog:
+    """A consumer of one partition: ``getmany`` returns the records past its position and moves it
+    on, as aiokafka's does; a rebalance that keeps the partition here does not move it back."""
+
+    def __init__(self, records: list[ConsumerRecord], committed: int | None) -> None:
+        self.records = records
+        self.position = 0
+        self.committed_offset = committed
+        self.fetches = 0
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> Fetched:
+        self.fetches += 1
+        if self.fetches > 3:
+            raise ConsumerStoppedError()
+        records = [r for r in self.records if r.offset >= self.position]
+        if records:
+            self.position = records[-1].offset + 1
+        return {TP: records} if records else {}
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.committed_offset
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.position = offset
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        self.position = 0
+
+
+@pytest.mark.parametrize("committed", [None, 7], ids=["never-committed", "committed"])
+def test_records_fetched_across_a_rebalance_are_read_again_from_the_committed_offset(committed: int | None) -> None:
     steps = RecordingSteps()
     rules = rules_stage(commit_interval_s=0.0, steps=steps)
     rules._producers[TP.partition] = NullProducer()  # type: ignore[assignment]
     rules._shards.restore(TP.partition, {})
 
-    class RebalancedWhileFetching(ScriptedConsumer):
-        async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[str]]:
-            if not self.calls:  # the partition is revoked, then assigned to this worker again
+    class RebalancedWhileFetching(PartitionLog):
+        async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> Fetched:
+            if not self.fetches:  # the partition is revoked, then assigned to this worker again
                 await rules._release_partition(TP.partition)
                 rules._producers[TP.partition] = NullProducer()  # type: ignore[assignment]
                 rules._shards.restore(TP.partition, {})
             return await super().getmany(timeout_ms, max_records)
 
     record = ConsumerRecord(TP.topic, TP.partition, 7, 0, 0, None, b"{}", None, 0, 2, [])
-    rules._consumer = RebalancedWhileFetching({TP: [record]}, {TP: [record]}, ConsumerStoppedError())  # type: ignore[arg-type, assignment]
+    rules._consumer = RebalancedWhileFetching([record], committed)  # type: ignore[assignment]
     asyncio.run(ExactlyOnceRules._process(rules))  # type: ignore[arg-type]
-    assert steps.seen == [b"{}"]  # from the second fetch only
+    assert steps.seen == [b"{}"]  # dropped from the fetch that spanned the rebalance, then read again once
