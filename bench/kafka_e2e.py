@@ -195,7 +195,7 @@ class Deployment:
             return ""
 
     def _processes(self) -> list[int]:
-        """The worker's process and its descendants (its stage process) (Linux; none elsewhere)."""
+        """The worker's process and its descendants, if it starts any (Linux; none elsewhere)."""
         if self.proc is None:
             return []
         parents: dict[int, list[int]] = {}
@@ -211,7 +211,7 @@ class Deployment:
         return found
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) the worker and its stage process have used so far (Linux; 0 elsewhere)."""
+        """CPU time (user + system) the worker and its descendants have used so far (Linux; 0 elsewhere)."""
         total = 0
         for pid in self._processes():
             with contextlib.suppress(OSError, IndexError, ValueError):
