@@ -30,6 +30,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 from pydantic import SecretStr
 
 from schemas.config import BOOTSTRAP_ENV, KafkaConfig, Settings
@@ -76,15 +78,37 @@ class _Consumer(faust_kafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class _FlowControl(FlowControlEvent):
+    """Faust's flow control, except that resuming flow that is not suspended keeps the stream buffers.
+
+    Resuming clears every stream buffer, to drop records fetched before a rebalance. But
+    recovery resumes flow a second time after it has resumed the stream partitions, and the
+    records fetched in between were dropped from the buffers unread. A worker that started on a
+    backlog lost some: a lone hole at the committed offset was then committed over (Faust lets
+    the commit pass one, where a transaction marker may sit), a longer one held the commit back
+    until the next restart. Records fetched while flow is active belong to the current
+    assignment, and are kept.
+    """
+
+    def resume(self) -> None:
+        if not self.is_active():
+            super().resume()
+
+
 class _Transport(faust_kafka.Transport):
     Consumer = _Consumer
 
 
 class _FaustApp(faust.App):
-    """A Faust app whose Kafka consumer waits at most ``FETCH_MAX_WAIT_MS`` on an empty fetch."""
+    """A Faust app whose consumer waits at most ``FETCH_MAX_WAIT_MS`` on an empty fetch, and whose
+    flow control keeps what the streams were given when flow is resumed without a suspend."""
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return _FlowControl(loop=self.loop)
 
 
 def ledger_changelog(group_id: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mode.utils.queues import FlowControlQueue
 
 from schemas.config import parse_settings
 from streams.app import DEDUP_PARTITIONS, KafkaSettingsError, TopicNames, client_options, create_app
@@ -43,3 +45,22 @@ def test_topics_carry_the_prefix_and_dedup_reads_one_partition(tmp_path: Path) -
     assert app.raw.get_topic_name() == "staging.pages.raw"
     assert app.clean.partitions == DEDUP_PARTITIONS == 1
     assert app.tagged.partitions == 6
+
+
+def local_app(tmp_path: Path) -> Any:
+    return create_app(parse_settings("kafka:\n  bootstrap: 127.0.0.1:9092\n"), {}, data_dir=tmp_path)
+
+
+def test_resuming_flow_that_is_not_suspended_keeps_what_the_streams_were_given(tmp_path: Path) -> None:
+    # Recovery resumes flow again after resuming the stream partitions: records fetched in between
+    # are the current assignment's and must reach the agents.
+    flow = local_app(tmp_path).app.flow_control
+    buffer = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    flow.resume()
+    buffer.put_nowait("record fetched after the seek")
+    flow.resume()
+    assert buffer.qsize() == 1
+
+    flow.suspend()  # a rebalance: what was fetched for the old assignment goes
+    flow.resume()
+    assert buffer.qsize() == 0
