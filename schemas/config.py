@@ -198,6 +198,17 @@ class KafkaConfig(_Config):
     rules_commit_interval_ms: int = Field(default=100, ge=0, le=60_000)
 
 
+class WorkerConfig(_Config):
+    """How a streaming worker (``wirewatch worker``) uses its machine.
+
+    ``stage_process``: run the clean and tag stages in one helper process, on a second core, while
+    the worker's own process moves records and runs dedup and rules (``streams.stage_process``).
+    false: all stages in the worker's process, for a machine with one core to spare.
+    """
+
+    stage_process: bool = True
+
+
 class Limits(_Config):
     """Bounds that protect workers from hostile or broken input."""
 
@@ -216,6 +227,7 @@ class Settings(_Config):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
     limits: Limits = Field(default_factory=Limits)
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:

@@ -14,6 +14,7 @@ from schemas.config import Webhook
 from schemas.deadletter import DeadLetter, Reason
 from streams.app import WirewatchApp
 from streams.metrics import Metrics
+from streams.stage_process import OffloadedStage, StageProcess
 from streams.steps import Record, StageSteps
 
 Step = Callable[[bytes], "list[Record] | DeadLetter"]
@@ -23,7 +24,9 @@ BATCH = 128
 """Most records a pipeline agent takes through its step together."""
 
 
-def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metrics) -> None:
+def register_pipeline_agents(
+    w: WirewatchApp, steps: StageSteps, metrics: Metrics, helper: StageProcess | None = None,
+) -> None:
     """Attach the clean, dedup and tag agents to the app (rules: see ``streams.exactly_once``).
 
     An agent takes, with each record, the records already waiting behind it (up to ``BATCH``),
@@ -36,6 +39,8 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
     current before its step, as Faust does record by record. A dedup window entry that reaches
     Kafka before its page's output is harmless: the page, read again after a crash, is an exact
     duplicate of itself and keeps its story.
+
+    With a ``helper``, the clean and tag agents' batches run there (``streams.stage_process``).
     """
 
     async def forward(stage: str, event: Any, result: list[Record] | DeadLetter, target: Any) -> None:
@@ -49,7 +54,7 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
             await target.send(key=record.key, value=record.value)
         metrics.processed[stage] += 1
 
-    def agent(stage: str, source: Any, step: Step, target: Any) -> None:
+    def agent(stage: str, source: Any, step: Step, target: Any, offloaded: OffloadedStage | None = None) -> None:
         async def run(stream: Any) -> AsyncIterator[None]:
             manual = stream.noack()
             batch: list[Any] = []
@@ -57,10 +62,13 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
                 batch.append(event)
                 if len(batch) < BATCH and not manual.channel.empty():
                     continue
-                results = []
-                for queued in batch:
-                    manual._set_current_event(queued)
-                    results.append(step(queued.value or b""))
+                results: list[list[Record] | DeadLetter] = []
+                if helper is not None and offloaded is not None:
+                    results = await helper.run(offloaded, [queued.value or b"" for queued in batch])
+                else:
+                    for queued in batch:
+                        manual._set_current_event(queued)
+                        results.append(step(queued.value or b""))
                 for queued, result in zip(batch, results, strict=True):
                     await forward(stage, queued, result, target)
                 for queued in batch:
@@ -71,9 +79,9 @@ def register_pipeline_agents(w: WirewatchApp, steps: StageSteps, metrics: Metric
         run.__name__ = f"{stage}_agent"
         w.app.agent(source, name=f"wirewatch.{stage}")(run)
 
-    agent("clean", w.raw, steps.clean, w.clean)
+    agent("clean", w.raw, steps.clean, w.clean, offloaded="clean")
     agent("dedup", w.clean, steps.dedup, w.deduped)
-    agent("tag", w.deduped, steps.tag, w.tagged)
+    agent("tag", w.deduped, steps.tag, w.tagged, offloaded="tag")
 
 
 def located(letter: DeadLetter, topic: str, partition: int, offset: int) -> DeadLetter:

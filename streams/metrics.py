@@ -22,6 +22,7 @@ class Metrics:
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
     deliveries: Counter[tuple[str, str]] = field(default_factory=Counter)
+    stage_process_restarts: int = 0
     _warned: set[tuple[str, str]] = field(default_factory=set)
 
     def dead_lettered(self, letter: DeadLetter) -> None:
@@ -50,6 +51,9 @@ class Metrics:
             "# TYPE wirewatch_webhook_deliveries_total counter",
             *(f'wirewatch_webhook_deliveries_total{{webhook="{w}",outcome="{o}"}} {n}'
               for (w, o), n in sorted(self.deliveries.items())),
+            "# HELP wirewatch_stage_process_restarts_total Times the clean and tag process died and was replaced.",
+            "# TYPE wirewatch_stage_process_restarts_total counter",
+            f"wirewatch_stage_process_restarts_total {self.stage_process_restarts}",
             "# HELP wirewatch_consumer_lag Records not yet committed, by topic partition.",
             "# TYPE wirewatch_consumer_lag gauge",
             *(f'wirewatch_consumer_lag{{topic="{t}",partition="{p}"}} {n}'

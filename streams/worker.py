@@ -17,6 +17,7 @@ from streams.app import WirewatchApp, client_options, create_app, ensure_topics,
 from streams.exactly_once import ExactlyOnceRules, LedgerShards
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
+from streams.stage_process import StageProcess
 from streams.steps import StageSteps
 
 
@@ -33,7 +34,9 @@ def build_worker_app(
     metrics = Metrics()
     shards = LedgerShards()
     steps = StageSteps(Pipeline(settings, dedup_store=w.dedup_window, ledger_store=shards))
-    register_pipeline_agents(w, steps, metrics)
+    # Pipeline by its name here: the benchmark's naive worker replaces it, for the helper too.
+    helper = StageProcess(settings, metrics, Pipeline) if settings.worker.stage_process else None
+    register_pipeline_agents(w, steps, metrics, helper)
     kafka, conf = settings.kafka, w.app.conf
     rules = ExactlyOnceRules(
         steps=steps, shards=shards, metrics=metrics, names=w.names, group_id=kafka.group_id,
@@ -45,10 +48,12 @@ def build_worker_app(
         commit_interval_s=kafka.rules_commit_interval_ms / 1000,
     )
 
-    async def start_rules() -> None:
+    async def start_services() -> None:
+        if helper is not None:  # before the agents' first batch reaches it
+            await w.app.add_runtime_dependency(helper)
         await w.app.add_runtime_dependency(rules)  # started now, stopped with the app
 
-    w.app.task(start_rules)
+    w.app.task(start_services)
     if settings.webhooks:
         register_webhook_agent(w, settings.webhooks, secrets, metrics)
 

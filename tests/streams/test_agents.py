@@ -8,11 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from schemas.config import Settings
 from streams.agents import _AckTracker, register_pipeline_agents
 from streams.app import create_app
 from streams.metrics import Metrics
 from streams.pipeline import Pipeline
+from streams.stage_process import StageProcess
 from streams.steps import StageSteps
 
 
@@ -20,12 +23,14 @@ def raw_record(body: str) -> bytes:
     return json.dumps({"outlet": "example", "content_type": "text/plain", "body": body}).encode()
 
 
+@pytest.mark.parametrize("in_stage_process", [False, True], ids=["in-process", "stage-process"])
 def test_records_waiting_together_are_forwarded_in_order_with_dead_letters_located(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, in_stage_process: bool
 ) -> None:
     w = create_app(settings, {}, data_dir=tmp_path, web_port=None)
     metrics = Metrics()
-    register_pipeline_agents(w, StageSteps(Pipeline(settings)), metrics)
+    helper = StageProcess(settings, metrics) if in_stage_process else None
+    register_pipeline_agents(w, StageSteps(Pipeline(settings)), metrics, helper)
     sent: list[tuple[str, dict[str, Any]]] = []
 
     def recorder(topic: str) -> Any:
@@ -43,6 +48,9 @@ def test_records_waiting_together_are_forwarded_in_order_with_dead_letters_locat
             await agent.put(b"not json", wait=False)
             await agent.put(raw_record(bodies[1]), wait=False)
             await agent.put(raw_record(bodies[2]))  # returns once the agent has taken them all
+        if helper is not None:
+            assert helper._pool is not None and helper._pool._processes  # the batches ran there
+            await helper.on_stop()
 
     asyncio.run(feed())
     assert [topic for topic, _ in sent] == ["clean", "deadletter", "clean", "clean"]
