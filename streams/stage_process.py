@@ -117,8 +117,12 @@ class StageProcess(Service):
             initargs=(self._pipeline, self._settings, logging.getLogger().getEffectiveLevel()),
         )
 
-    async def on_start(self) -> None:
-        await self._submit("clean", [])  # the helper starts now, not with the first page
+    def start_process(self) -> None:
+        """Start the helper process now and wait until it is ready (its imports take a second or
+        more). A worker calls it before Faust starts, so that Faust's start, its first fetches and
+        the agents' first batches are not slowed by it."""
+        if self._pool is not None:
+            self._pool.submit(_run_in_helper, "clean", []).result()
 
     async def on_stop(self) -> None:
         if self._pool is not None:

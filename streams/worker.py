@@ -36,6 +36,8 @@ def build_worker_app(
     steps = StageSteps(Pipeline(settings, dedup_store=w.dedup_window, ledger_store=shards))
     # Pipeline by its name here: the benchmark's naive worker replaces it, for the helper too.
     helper = StageProcess(settings, metrics, Pipeline) if settings.worker.stage_process else None
+    if helper is not None:
+        helper.start_process()
     register_pipeline_agents(w, steps, metrics, helper)
     kafka, conf = settings.kafka, w.app.conf
     rules = ExactlyOnceRules(
@@ -48,10 +50,10 @@ def build_worker_app(
         commit_interval_s=kafka.rules_commit_interval_ms / 1000,
     )
 
-    async def start_services() -> None:
-        if helper is not None:  # before the agents' first batch reaches it
+    async def start_services() -> None:  # started now, stopped with the app
+        await w.app.add_runtime_dependency(rules)
+        if helper is not None:
             await w.app.add_runtime_dependency(helper)
-        await w.app.add_runtime_dependency(rules)  # started now, stopped with the app
 
     w.app.task(start_services)
     if settings.webhooks:

@@ -85,7 +85,7 @@ def test_a_killed_helper_is_replaced_and_the_next_batch_goes_through(settings: S
     async def run() -> list[StepResult]:
         helper = StageProcess(settings, metrics)
         try:
-            await helper.on_start()
+            helper.start_process()
             os.kill(helper_pid(helper), signal.SIGKILL)
             await asyncio.sleep(0.5)  # the pool notices its process is gone
             return await helper.run("clean", [b"not json"])
@@ -106,7 +106,7 @@ from streams.stage_process import StageProcess
 
 async def main() -> None:
     helper = StageProcess(load_settings(Path(sys.argv[1])), Metrics())
-    await helper.on_start()
+    helper.start_process()
     print(next(iter(helper._pool._processes)), flush=True)
     time.sleep(60)
 
