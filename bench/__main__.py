@@ -183,9 +183,9 @@ def notes(res: dict[str, Any]) -> list[str]:
                    f"before the worker "
                    f"started; it took them through every stage, {s['done']:,} finished (through rules or "
                    f"dead-lettered), in {s['seconds']:.1f} s from the first page cleaned to the last finished; worker "
-                   f"CPU {s['worker_cpu_ms_per_page']:.2f} ms/page (embedded: {embedded_ms:.2f}), "
-                   f"busy {100 * s['worker_busy']:.0f}% of a core and waiting for a CPU "
-                   f"{100 * s['worker_runqueue_wait']:.0f}% of the time.")
+                   f"CPU (its process and any children) {s['worker_cpu_ms_per_page']:.2f} ms/page "
+                   f"(embedded: {embedded_ms:.2f}), {s['worker_busy']:.2f} cores busy, and its threads waiting "
+                   f"for a CPU {s['worker_runqueue_wait']:.2f} s per second.")
         out.append(f"e2e latency: {lat['offered']:,} fresh pages offered at {lat['offered_rate']:.0f}/s, "
                    f"{lat['alerted']:,} raised a first alert, max {lat['max_s']:.2f} s"
                    + (f"; {lat['censored']:,} not tagged {res['args']['kafka_budget']:g} s after the last was "

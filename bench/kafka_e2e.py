@@ -194,24 +194,38 @@ class Deployment:
         except OSError:
             return ""
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) the worker process has used so far (Linux; 0 elsewhere)."""
+    def _processes(self) -> list[int]:
+        """The worker's process and its descendants, if it starts any (Linux; none elsewhere)."""
         if self.proc is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return []
+        parents: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(parents.get(pid, []))
+        return found
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the worker and its descendants have used so far (Linux; 0 elsewhere)."""
+        total = 0
+        for pid in self._processes():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def runqueue_wait_seconds(self) -> float:
         """Time the worker's threads spent runnable but waiting for a CPU (Linux schedstat; 0 elsewhere)."""
-        if self.proc is None:
-            return 0.0
         total = 0
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-                total += int((task / "schedstat").read_text().split()[1])
+        for pid in self._processes():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    total += int((task / "schedstat").read_text().split()[1])
         return total / 1e9
 
     def check_alive(self) -> None:
