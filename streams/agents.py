@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,14 +16,18 @@ from schemas.config import Webhook
 from schemas.deadletter import DeadLetter, Reason
 from streams.app import WirewatchApp
 from streams.metrics import Metrics
-from streams.stage_process import OffloadedStage, StageProcess
+from streams.stage_process import OffloadedStage, StageProcess, StepResult
 from streams.steps import Record, StageSteps
 
-Step = Callable[[bytes], "list[Record] | DeadLetter"]
+Step = Callable[[bytes], StepResult]
 
 
 BATCH = 128
 """Most records a pipeline agent takes through its step together."""
+
+HELPER_DEPTH = 2
+"""Batches a pipeline agent may have in the helper process at once: while the helper works
+through one, the agent forwards the results of the one before, so neither waits for the other."""
 
 
 def register_pipeline_agents(
@@ -40,7 +46,10 @@ def register_pipeline_agents(
     Kafka before its page's output is harmless: the page, read again after a crash, is an exact
     duplicate of itself and keeps its story.
 
-    With a ``helper``, the clean and tag agents' batches run there (``streams.stage_process``).
+    With a ``helper``, the clean and tag agents' batches run there (``streams.stage_process``),
+    up to ``HELPER_DEPTH`` of an agent's at once. Results are still forwarded, and records acked,
+    in the order they were read; when no more records wait, every batch in the helper is finished
+    before the agent waits for the next record, so a lone record is not held back.
     """
 
     async def forward(stage: str, event: Any, result: list[Record] | DeadLetter, target: Any) -> None:
@@ -58,23 +67,37 @@ def register_pipeline_agents(
         async def run(stream: Any) -> AsyncIterator[None]:
             manual = stream.noack()
             batch: list[Any] = []
-            async for event in manual.events():
-                batch.append(event)
-                if len(batch) < BATCH and not manual.channel.empty():
-                    continue
-                results: list[list[Record] | DeadLetter] = []
-                if helper is not None and offloaded is not None:
-                    results = await helper.run(offloaded, [queued.value or b"" for queued in batch])
-                else:
-                    for queued in batch:
-                        manual._set_current_event(queued)
-                        results.append(step(queued.value or b""))
-                for queued, result in zip(batch, results, strict=True):
+            # Batches given to the helper, oldest first, with their results to come.
+            in_helper: deque[tuple[list[Any], asyncio.Future[list[StepResult]]]] = deque()
+
+            async def finish(done: list[Any], results: list[StepResult]) -> None:
+                for queued, result in zip(done, results, strict=True):
                     await forward(stage, queued, result, target)
-                for queued in batch:
+                for queued in done:
                     queued.ack()
-                batch = []
-                yield None
+
+            try:
+                async for event in manual.events():
+                    batch.append(event)
+                    if len(batch) < BATCH and not manual.channel.empty():
+                        continue
+                    if helper is None or offloaded is None:
+                        results: list[StepResult] = []
+                        for queued in batch:
+                            manual._set_current_event(queued)
+                            results.append(step(queued.value or b""))
+                        await finish(batch, results)
+                    else:
+                        values = [queued.value or b"" for queued in batch]
+                        in_helper.append((batch, asyncio.ensure_future(helper.run(offloaded, values))))
+                        while in_helper and (len(in_helper) >= HELPER_DEPTH or manual.channel.empty()):
+                            done, results_to_come = in_helper.popleft()
+                            await finish(done, await results_to_come)
+                    batch = []
+                    yield None
+            finally:
+                for _, results_to_come in in_helper:  # their records stay unacked: read again
+                    results_to_come.cancel()
 
         run.__name__ = f"{stage}_agent"
         w.app.agent(source, name=f"wirewatch.{stage}")(run)

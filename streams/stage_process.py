@@ -90,6 +90,10 @@ class StageProcess(Service):
     the record that kills it is alone; that record is dead-lettered (``internal_error``) and the
     others go through. A new helper relearns the outlets' templates from the pages it sees.
 
+    Calls may overlap, so the helper has the next batch at hand when it ends one. A dying helper
+    fails every call in it; each is then retried alone (no other call in the helper), so a batch
+    that was only there at the time goes through, and the one that kills it again is split.
+
     Args:
         settings: the worker's configuration, copied to the helper when it starts.
         metrics: the worker's counters (``stage_process_restarts``).
@@ -105,7 +109,10 @@ class StageProcess(Service):
         self._pipeline = pipeline
         self._metrics = metrics
         self._pool: ProcessPoolExecutor | None = self._new_pool()  # its process starts with the first call
-        self._one_call = asyncio.Lock()
+        self._alone = asyncio.Lock()  # held by a call that must run alone (``_submit_alone``)
+        self._calls = 0  # calls in the helper
+        self._no_calls = asyncio.Event()
+        self._no_calls.set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the worker has threads (Faust's consumer thread), and a forked child
@@ -130,7 +137,7 @@ class StageProcess(Service):
             self._pool = None
 
     async def run(self, stage: OffloadedStage, values: Sequence[bytes]) -> list[StepResult]:
-        """The step's result for each of ``values``, in order."""
+        """The step's result for each of ``values``, in order. Several calls may run at once."""
         results: list[StepResult] = []
         for chunk in chunks(values, CHUNK_BYTES):
             results.extend(await self._run_isolating(stage, chunk, retried=False))
@@ -140,6 +147,8 @@ class StageProcess(Service):
         self, stage: OffloadedStage, values: Sequence[bytes], *, retried: bool,
     ) -> list[StepResult]:
         try:
+            if retried:
+                return await self._submit_alone(stage, values)
             return await self._submit(stage, values)
         except BrokenProcessPool:
             pass
@@ -152,17 +161,35 @@ class StageProcess(Service):
         return [*await self._run_isolating(stage, values[:half], retried=True),
                 *await self._run_isolating(stage, values[half:], retried=True)]
 
+    async def _submit_alone(self, stage: OffloadedStage, values: Sequence[bytes]) -> list[StepResult]:
+        """Submit ``values`` once every other call has ended, and start no other call meanwhile:
+        if the helper dies now, it died on these records, never on a bystander's."""
+        async with self._alone:
+            await self._no_calls.wait()
+            return await self._call(stage, values)
+
     async def _submit(self, stage: OffloadedStage, values: Sequence[bytes]) -> list[StepResult]:
-        # One call at a time: when the helper dies, only the call it was running fails, never a
-        # bystander queued behind the record that killed it.
-        async with self._one_call:
-            if self._pool is None:  # the worker is stopping; the batch's records stay unacked
-                raise asyncio.CancelledError("the stage process has stopped")
-            try:
-                return await asyncio.get_running_loop().run_in_executor(self._pool, _run_in_helper, stage, values)
-            except BrokenProcessPool:
+        while self._alone.locked():  # a call that runs alone is waiting or running: after it
+            async with self._alone:
+                pass
+        return await self._call(stage, values)
+
+    async def _call(self, stage: OffloadedStage, values: Sequence[bytes]) -> list[StepResult]:
+        pool = self._pool
+        if pool is None:  # the worker is stopping; the batch's records stay unacked
+            raise asyncio.CancelledError("the stage process has stopped")
+        self._calls += 1
+        self._no_calls.clear()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, _run_in_helper, stage, values)
+        except BrokenProcessPool:
+            if pool is self._pool:  # every call in the dead helper fails: the first starts the next
                 self._replace_pool(stage, len(values))
-                raise
+            raise
+        finally:
+            self._calls -= 1
+            if not self._calls:
+                self._no_calls.set()
 
     def _replace_pool(self, stage: str, records: int) -> None:
         self._metrics.stage_process_restarts += 1

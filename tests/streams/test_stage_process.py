@@ -156,3 +156,27 @@ def test_a_record_that_kills_the_helper_twice_is_dead_lettered_alone(
     assert (letter.stage, letter.error_type, letter.original()) == ("clean", Reason.INTERNAL_ERROR, b"poison")
     # the whole batch twice, then halves: [one two] [three poison five] -> [three] [poison five] -> ...
     assert metrics.stage_process_restarts == 5
+
+
+def test_a_batch_in_the_helper_with_one_that_kills_it_goes_through(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage_process, "_run_in_helper", _dies_on_poison)
+    metrics = Metrics()
+
+    async def run() -> tuple[list[StepResult], list[StepResult]]:
+        helper = StageProcess(settings, metrics)
+        try:
+            helper.start_process()
+            deadly, bystander = await asyncio.gather(helper.run("clean", [b"poison"]),
+                                                     helper.run("tag", [b"one", b"two"]))
+            return deadly, bystander
+        finally:
+            await stopped(helper)
+
+    deadly, bystander = asyncio.run(run())
+    assert bystander == [[Record(b"key", b"ONE")], [Record(b"key", b"TWO")]]
+    letter = deadly[0]
+    assert isinstance(letter, DeadLetter) and letter.original() == b"poison"
+    # once with the bystander (one restart, however many calls saw it die), once alone
+    assert metrics.stage_process_restarts == 2
