@@ -44,7 +44,8 @@ class NaiveDedup:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def observe(self, page: CleanPage) -> DedupVerdict:
+    def observe(self, page: CleanPage, signature: Any = None) -> DedupVerdict:
+        """As ``DedupIndex.observe``; a ``signature`` given is not used."""
         known = self._entries.get(page.doc_id)
         if known is not None:
             return DedupVerdict(status="exact_duplicate", cluster_id=known[0],
@@ -131,3 +132,4 @@ class NaivePipeline(Pipeline):
         super().__init__(settings, dedup_store=dedup_store, ledger_store=ledger_store)
         self.tagger = NaiveTagger(settings.watchlist, settings.keywords)  # type: ignore[assignment]
         self._dedup = NaiveDedup(settings.dedup)  # type: ignore[assignment]
+        self.signer = None  # the naive index computes every signature itself

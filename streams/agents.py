@@ -17,9 +17,9 @@ from schemas.deadletter import DeadLetter, Reason
 from streams.app import WirewatchApp
 from streams.metrics import Metrics
 from streams.stage_process import OffloadedStage, StageProcess, StepResult
-from streams.steps import Record, StageSteps
+from streams.steps import Headers, Record, StageSteps
 
-Step = Callable[[bytes], StepResult]
+Step = Callable[[bytes, Headers | None], StepResult]
 
 
 BATCH = 128
@@ -60,7 +60,7 @@ def register_pipeline_agents(
             metrics.dead_lettered(letter)
             return
         for record in result:
-            await target.send(key=record.key, value=record.value)
+            await target.send(key=record.key, value=record.value, headers=list(record.headers) or None)
         metrics.processed[stage] += 1
 
     def agent(stage: str, source: Any, step: Step, target: Any, offloaded: OffloadedStage | None = None) -> None:
@@ -85,7 +85,7 @@ def register_pipeline_agents(
                         results: list[StepResult] = []
                         for queued in batch:
                             manual._set_current_event(queued)
-                            results.append(step(queued.value or b""))
+                            results.append(step(queued.value or b"", queued.headers))
                         await finish(batch, results)
                     else:
                         values = [queued.value or b"" for queued in batch]
@@ -102,9 +102,12 @@ def register_pipeline_agents(
         run.__name__ = f"{stage}_agent"
         w.app.agent(source, name=f"wirewatch.{stage}")(run)
 
-    agent("clean", w.raw, steps.clean, w.clean, offloaded="clean")
+    def without_headers(step: Callable[[bytes], StepResult]) -> Step:
+        return lambda value, _headers: step(value)
+
+    agent("clean", w.raw, without_headers(steps.clean), w.clean, offloaded="clean")
     agent("dedup", w.clean, steps.dedup, w.deduped)
-    agent("tag", w.deduped, steps.tag, w.tagged, offloaded="tag")
+    agent("tag", w.deduped, without_headers(steps.tag), w.tagged, offloaded="tag")
 
 
 def located(letter: DeadLetter, topic: str, partition: int, offset: int) -> DeadLetter:

@@ -231,6 +231,50 @@ class MinHasher:
         return a, b
 
 
+class PageSigner:
+    """The MinHash signature of a cleaned page's body, and its form as a Kafka record header.
+
+    Computing a signature is most of the dedup stage's work, and needs no window. The dedup
+    stage reads one partition, in one process for the whole deployment, while cleaning spreads
+    over every worker: so a worker computes the signature where it cleans the page and sends it
+    with the page (``SIGNATURE_HEADER`` on ``pages.clean``), and the dedup stage only looks the
+    page up. A header is used only if it was made with this configuration for this page (its
+    ``doc_id``, derived from the body); otherwise the dedup stage computes the signature itself.
+    """
+
+    FORMAT = b"minhash1"
+    """Names how signatures are computed: shingling, word hash and permutation scheme. A change
+    to any of them must change it, so that headers written before the change are not used."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+        self.hasher = MinHasher(config.num_perm, config.seed)
+        self._prefix = b"%s %d %d %d " % (self.FORMAT, config.num_perm, config.seed, config.shingle_words)
+
+    def signature(self, page: CleanPage) -> Signature:
+        """The MinHash signature of ``page.body``."""
+        return self.hasher.signature(shingle_hashes(page.body, self.config.shingle_words))
+
+    def header(self, page: CleanPage, signature: Signature) -> bytes:
+        """``signature`` as a header value, bound to this configuration and to ``page``."""
+        return self._prefix + signature.astype("<u4").tobytes() + page.doc_id.encode("utf-8", "surrogatepass")
+
+    def from_header(self, page: CleanPage, value: bytes | None) -> Signature | None:
+        """The signature in a header ``value`` made by :meth:`header` for ``page`` with this
+        configuration; None if there is none, or it was made otherwise."""
+        if value is None or not value.startswith(self._prefix):
+            return None
+        size = 4 * self.config.num_perm
+        packed, doc_id = value[len(self._prefix):len(self._prefix) + size], value[len(self._prefix) + size:]
+        if len(packed) != size or doc_id != page.doc_id.encode("utf-8", "surrogatepass"):
+            return None
+        return np.frombuffer(packed, dtype="<u4").astype(np.uint32)
+
+
+SIGNATURE_HEADER = "wirewatch-minhash"
+"""The ``pages.clean`` record header that carries the page's signature (``PageSigner.header``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LshParams:
     """The banding an LSH index uses, and what it implies.
@@ -296,8 +340,8 @@ class DedupIndex:
     def __init__(self, config: DedupConfig, store: MutableMapping[str, Any] | None = None) -> None:
         self.config = config
         self.params = LshParams.for_config(config)
-        self._hasher = MinHasher(config.num_perm, config.seed)
-        self._lsh = make_lsh(config, self.params, self._hasher)
+        self._signer = PageSigner(config)
+        self._lsh = make_lsh(config, self.params, self._signer.hasher)
         self._clusters: dict[str, str] = {}  # doc id -> cluster id, for every page in the window
         self._order: deque[str] = deque()  # doc ids in insertion order, for eviction
         self._times: deque[float] = deque()  # and their fetch times
@@ -312,13 +356,14 @@ class DedupIndex:
 
     def signature_of(self, page: CleanPage) -> Signature:
         """The MinHash signature of a page's cleaned body."""
-        return self._hasher.signature(shingle_hashes(page.body, self.config.shingle_words))
+        return self._signer.signature(page)
 
-    def observe(self, page: CleanPage) -> DedupVerdict:
+    def observe(self, page: CleanPage, signature: Signature | None = None) -> DedupVerdict:
         """Classify ``page`` against the window, then add it to the window.
 
         Exact copies (same ``doc_id``) are not stored twice. The cluster id of a story is the
-        ``doc_id`` of its first page, so it is stable however many copies follow.
+        ``doc_id`` of its first page, so it is stable however many copies follow. ``signature``:
+        the page's signature if already computed (``PageSigner``), else it is computed here.
         """
         at = page.fetched_at.timestamp()
         self._advance(at)
@@ -330,7 +375,8 @@ class DedupIndex:
                 nearest=Nearest(doc_id=page.doc_id, jaccard=1.0),
                 cluster_size=self._cluster_sizes.get(known, 1),
             )
-        signature = self.signature_of(page)
+        if signature is None:
+            signature = self.signature_of(page)
         nearest_id, best = self._lsh.nearest(signature)
         if nearest_id is not None and best >= self.config.threshold:
             cluster_id = self._clusters[nearest_id]

@@ -21,7 +21,7 @@ from schemas.deadletter import DeadLetter, Reason, Stage
 from schemas.pages import CleanPage, RawPage, TaggedPage
 from streams.clean import OutletTemplates, clean
 from streams.decode import check_size
-from streams.dedup import DedupIndex
+from streams.dedup import DedupIndex, PageSigner
 from streams.errors import RejectedPage
 from streams.tag import Tagger
 
@@ -70,6 +70,9 @@ class Pipeline:
         settings: the validated configuration.
         dedup_store: optional durable mapping for the dedup window (see ``DedupIndex``).
         ledger_store: optional durable mapping for story suppression (see ``StoryLedger``).
+
+    ``signer`` computes dedup signatures where pages are cleaned, for the streaming engine to
+    send along (``PageSigner``); None when the dedup index takes none.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Pipeline:
         self.settings = settings
         self.templates = OutletTemplates()
         self._dedup_store = dedup_store
+        self.signer: PageSigner | None = PageSigner(settings.dedup)
         self._dedup: DedupIndex | None = None
         self.tagger = Tagger(settings.watchlist, settings.keywords)
         self.ledger = StoryLedger(settings.alerts, settings.rules, ledger_store)

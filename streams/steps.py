@@ -7,7 +7,7 @@ escape an agent (an exception there would ack the record and lose it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -16,18 +16,35 @@ from pydantic import BaseModel, ValidationError
 from schemas.deadletter import DeadLetter, Reason, Stage
 from schemas.pages import CleanPage, DedupedPage, TaggedPage
 from streams.decode import decode_raw_record
+from streams.dedup import SIGNATURE_HEADER
 from streams.errors import RejectedPage
 from streams.pipeline import Pipeline, internal_error
 
 M = TypeVar("M", bound=BaseModel)
 
 
+Headers = Sequence[tuple[str, bytes]] | Mapping[str, bytes]
+"""A Kafka record's headers, as Faust gives them (a mapping in its test contexts)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A record to produce: its key (for partitioning) and JSON value."""
+    """A record to produce: its key (for partitioning), JSON value and headers."""
 
     key: bytes
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def header(headers: Headers | None, name: str) -> bytes | None:
+    """The value of the last header called ``name``, if any."""
+    if isinstance(headers, Mapping):
+        return headers.get(name)
+    found = None
+    for key, value in headers or ():
+        if key == name:
+            found = value
+    return found
 
 
 def _decode(data: bytes, model: type[M]) -> M:
@@ -59,17 +76,22 @@ class StageSteps:
             return DeadLetter.of(data, stage=stage, error_type=rejected.reason, error=rejected.message)
 
     def clean(self, data: bytes) -> list[Record] | DeadLetter:
-        """``pages.raw`` record → ``pages.clean`` record keyed by doc id."""
+        """``pages.raw`` record → ``pages.clean`` record keyed by doc id, with the page's dedup
+        signature as a header (``PageSigner``) if the pipeline's dedup index takes one."""
         def step() -> list[Record]:
             page = self.pipeline.clean(decode_raw_record(data, self.settings.limits.max_page_bytes))
-            return [Record(page.doc_id.encode(), page.model_dump_json().encode())]
+            signer = self.pipeline.signer
+            headers = () if signer is None else ((SIGNATURE_HEADER, signer.header(page, signer.signature(page))),)
+            return [Record(page.doc_id.encode(), page.model_dump_json().encode(), headers)]
         return self._guard("clean", data, step)
 
-    def dedup(self, data: bytes) -> list[Record] | DeadLetter:
-        """``pages.clean`` record → ``pages.deduped`` record keyed by story (cluster id)."""
+    def dedup(self, data: bytes, headers: Headers | None = None) -> list[Record] | DeadLetter:
+        """``pages.clean`` record (and its headers) → ``pages.deduped`` record keyed by story (cluster id)."""
         def step() -> list[Record]:
             page = _decode(data, CleanPage)
-            verdict = self.pipeline.dedup.observe(page)
+            signer = self.pipeline.signer
+            signature = None if signer is None else signer.from_header(page, header(headers, SIGNATURE_HEADER))
+            verdict = self.pipeline.dedup.observe(page, signature)
             out = DedupedPage(page=page, verdict=verdict)
             return [Record(verdict.cluster_id.encode(), out.model_dump_json().encode())]
         return self._guard("dedup", data, step)

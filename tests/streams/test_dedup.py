@@ -14,7 +14,15 @@ from bench.corpus import generate
 from schemas.config import DedupConfig
 from schemas.pages import CleanPage
 from streams.clean import clean
-from streams.dedup import _SHINGLE_MULTIPLIERS, DedupIndex, LshParams, MinHasher, shingle_hashes, words
+from streams.dedup import (
+    _SHINGLE_MULTIPLIERS,
+    DedupIndex,
+    LshParams,
+    MinHasher,
+    PageSigner,
+    shingle_hashes,
+    words,
+)
 from streams.lsh import CompactLsh
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -215,3 +223,27 @@ def test_compact_index_finds_every_recent_page_sharing_a_band() -> None:
     assert index.nearest(sig) == ("a", 1.0)
     index.remove("a")
     assert index.nearest(sig) == ("b", 1.0)
+
+
+def test_a_signature_header_gives_back_the_signature_for_its_page_and_configuration_only() -> None:
+    config = DedupConfig()
+    signer = PageSigner(config)
+    story, other = page("story", paragraphs("000_4910a1d9556ff153.txt")), page("other", "Another story entirely.")
+    signature = signer.signature(story)
+    value = signer.header(story, signature)
+    assert np.array_equal(signer.from_header(story, value), signature)
+    assert np.array_equal(signature, DedupIndex(config).signature_of(story))
+    assert signer.from_header(other, value) is None  # made for another page
+    assert signer.from_header(story, value[:-9] + value[-8:]) is None  # damaged
+    assert signer.from_header(story, None) is None
+    for changed in ({"num_perm": 64}, {"seed": 2}, {"shingle_words": 4}):
+        assert PageSigner(config.model_copy(update=changed)).from_header(story, value) is None, changed
+
+
+def test_a_page_observed_with_its_signature_gets_the_verdict_it_gets_without() -> None:
+    body = paragraphs("000_4910a1d9556ff153.txt")
+    pages = [page("orig", body), page("copy", republished(body, random.Random(3)), T0 + timedelta(hours=1)),
+             page("other", paragraphs("002_872e85a642eb28e8.txt"), T0 + timedelta(hours=2))]
+    signer = PageSigner(DedupConfig())
+    computed, given = DedupIndex(DedupConfig()), DedupIndex(DedupConfig())
+    assert [computed.observe(p) for p in pages] == [given.observe(p, signer.signature(p)) for p in pages]

@@ -9,7 +9,8 @@ import pytest
 
 from schemas.config import Settings
 from schemas.deadletter import DeadLetter, Reason
-from schemas.pages import RawPage
+from schemas.pages import CleanPage, RawPage
+from streams.dedup import SIGNATURE_HEADER
 from streams.pipeline import Pipeline
 from streams.steps import StageSteps
 
@@ -57,3 +58,23 @@ def test_a_bug_in_a_stage_becomes_an_internal_error_dead_letter(settings: Settin
     assert isinstance(letter, DeadLetter)
     assert letter.error_type == Reason.INTERNAL_ERROR and "ZeroDivisionError: boom" in letter.error
     assert letter.original() == deduped.value
+
+
+def test_a_cleaned_page_carries_its_signature_and_dedup_takes_it_from_there(settings: Settings) -> None:
+    steps = StageSteps(Pipeline(settings))
+    [clean] = steps.clean(raw_record())  # type: ignore[misc]
+    assert [name for name, _ in clean.headers] == [SIGNATURE_HEADER]
+    signer = steps.pipeline.signer
+    assert signer is not None
+    page = CleanPage.model_validate_json(clean.value)
+    # A page that says it has the seed's signature is a copy of the seed, whatever its body says.
+    other = page.model_copy(update={"doc_id": "other", "body": "A different story about the weather."})
+    claimed = signer.header(other, signer.signature(page))
+    [first] = steps.dedup(clean.value, clean.headers)  # type: ignore[misc]
+    [copy] = steps.dedup(other.model_dump_json().encode(), [(SIGNATURE_HEADER, claimed)])  # type: ignore[misc]
+    assert json.loads(first.value)["verdict"]["status"] == "new"
+    assert json.loads(copy.value)["verdict"]["status"] == "near_duplicate"
+    # A header made for another page is not used: the signature is computed from the body.
+    stranger = other.model_copy(update={"doc_id": "stranger"})
+    [alone] = steps.dedup(stranger.model_dump_json().encode(), [(SIGNATURE_HEADER, claimed)])  # type: ignore[misc]
+    assert json.loads(alone.value)["verdict"]["status"] == "new"
