@@ -13,10 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from kafka import KafkaConsumer
 
 from bench.corpus import generate, make_sites, render, republish, seed_stories
 from schemas.config import load_settings
+from schemas.pages import CleanPage
+from streams.dedup import SIGNATURE_HEADER, PageSigner
 from streams.pipeline import Pipeline
 from streams.sources import read_pages
 
@@ -61,6 +65,16 @@ def summary(alerts: list[dict[str, Any]]) -> tuple[set[tuple[str, str, str]], di
     return firsts, dict(reported)
 
 
+def clean_records(dep: Deployment) -> list[tuple[CleanPage, dict[str, bytes]]]:
+    """The pages on ``pages.clean``, each with its record's headers."""
+    consumer = KafkaConsumer(dep.topic("pages.clean"), bootstrap_servers=dep.bootstrap.split(","), group_id=None,
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=2000)
+    try:
+        return [(CleanPage.model_validate_json(r.value), dict(r.headers)) for r in consumer]
+    finally:
+        consumer.close()
+
+
 def first_alert_ids(alerts: list[dict[str, Any]]) -> list[str]:
     return [a["alert_id"] for a in alerts if a["kind"] == "alert"]
 
@@ -80,6 +94,13 @@ def test_alerts_on_the_topic_equal_the_embedded_run(deployment: Deployment, tmp_
 
     assert summary(got) == summary(expected)
     assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
+    # Each cleaned page went to dedup with its signature, made for it, in a header.
+    signer = PageSigner(load_settings(deployment.config_path).dedup)
+    cleaned = clean_records(deployment)
+    assert len(cleaned) == 3 + 9
+    for page, headers in cleaned:
+        signature = signer.from_header(page, headers.get(SIGNATURE_HEADER))
+        assert signature is not None and np.array_equal(signature, signer.signature(page)), page.url
 
 
 def _small_page_limit(config: dict[str, Any]) -> None:
@@ -130,6 +151,13 @@ def test_a_worker_restart_loses_no_page_and_repeats_no_alert(deployment: Deploym
     # copies ingested after the restart are recognised as the stories seen before it
     assert summary(got) == summary(expected)
     assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
+    # Each cleaned page went to dedup with its signature, made for it, in a header.
+    signer = PageSigner(load_settings(deployment.config_path).dedup)
+    cleaned = clean_records(deployment)
+    assert len(cleaned) == 3 + 9
+    for page, headers in cleaned:
+        signature = signer.from_header(page, headers.get(SIGNATURE_HEADER))
+        assert signature is not None and np.array_equal(signature, signer.signature(page)), page.url
 
 
 def test_a_worker_started_on_a_backlog_takes_every_page_of_it_through(deployment: Deployment, tmp_path: Path) -> None:
@@ -173,6 +201,13 @@ def test_two_workers_share_the_work_and_give_the_same_alerts(deployment: Deploym
 
     assert summary(got) == summary(expected)
     assert len(first_alert_ids(got)) == len(set(first_alert_ids(got)))
+    # Each cleaned page went to dedup with its signature, made for it, in a header.
+    signer = PageSigner(load_settings(deployment.config_path).dedup)
+    cleaned = clean_records(deployment)
+    assert len(cleaned) == 3 + 9
+    for page, headers in cleaned:
+        signature = signer.from_header(page, headers.get(SIGNATURE_HEADER))
+        assert signature is not None and np.array_equal(signature, signer.signature(page)), page.url
     assert all(w.poll() is None for w in deployment.workers), deployment.logs()
 
 
