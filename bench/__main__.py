@@ -90,7 +90,21 @@ def _corpus_and_inputs(settings: Settings, pages: int, embedded_pages: int,
 
 def machine_description() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg": [round(x, 2) for x in os.getloadavg()], "speed_s": {"start": machine_speed()}}
+
+
+def machine_speed() -> float:
+    """Seconds a fixed pure-Python loop takes (best of 3): how fast this machine is at the moment.
+
+    On a shared host it changes by more than the differences the benchmark measures (on the
+    development machine, from 0.39 to 0.70 s within ten minutes), so it is printed with them.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(10_000_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
 
 
 def build_rows(res: dict[str, Any], kafka_skip: str | None) -> list[Row | str]:
@@ -240,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bootstrap = kafka_e2e.bootstrap_from(os.environ)
     kafka_skip = "--no-kafka" if args.no_kafka else (None if bootstrap else "KAFKA_BOOTSTRAP not set")
     if kafka_skip is None and bootstrap is not None:
+        machine["speed_s"]["end_to_end"] = machine_speed()
         offered = [p.raw for p in generate(int(args.latency_rate * latency_s), seed=args.seed + 1, with_seeds=False)]
         warmup = next(iter(generate(1, seed=args.seed + 2, with_seeds=False))).raw
         backlog = raws if sustained_n == pages_n else [p.raw for p in generate(sustained_n, seed=args.seed)]
@@ -255,10 +270,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = build_rows(res, kafka_skip)
     res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine["speed_s"]["end"] = machine_speed()
     res["wall_s"] = time.monotonic() - started
     c = description
     print(f"machine: {machine['cores']} cores, Python {machine['python']} ({machine['platform']}); "
           f"load average {machine['loadavg'][0]} at start, {res['machine']['loadavg_end'][0]} at end")
+    print("machine speed: a fixed Python loop took " + ", ".join(
+        f"{seconds:.2f} s {'before the end-to-end rows' if when == 'end_to_end' else 'at ' + when}"
+        for when, seconds in machine["speed_s"].items()) + " (lower is faster)")
     print(f"corpus: {c['pages']:,} pages (seed {args.seed}), {c['copies']:,} near-duplicate copies "
           f"({100 * c['copies'] / c['pages']:.0f}%), {c['html']:,} HTML / {c['pages'] - c['html']:,} text, "
           f"{c['min_kb']:.1f}-{c['max_kb']:.1f} KB (mean {c['mean_kb']:.1f} KB); {prepared.rejected} rejected by clean")

@@ -79,6 +79,8 @@ def test_kafka_rows_say_they_were_skipped(bench_run: tuple[str, dict[str, object
 def test_corpus_machine_and_json_are_reported(bench_run: tuple[str, dict[str, object]]) -> None:
     stdout, data = bench_run
     assert re.search(r"^machine: \d+ cores, Python 3\.\d+", stdout, re.MULTILINE)
+    assert re.search(r"^machine speed: a fixed Python loop took \d+\.\d\d s at start, \d+\.\d\d s at end",
+                     stdout, re.MULTILINE)
     assert re.search(r"^corpus: 40 pages .*near-duplicate copies .*KB", stdout, re.MULTILINE)
     names = {row["name"] for row in data["rows"]}  # type: ignore[attr-defined]
     assert set(EMBEDDED_ROWS) <= names
