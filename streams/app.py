@@ -48,12 +48,21 @@ ALERTS_DEADLETTER = "alerts.deadletter"
 DEDUP_PARTITIONS = 1
 
 
-FETCH_MAX_WAIT_MS = 100
-"""How long the broker may hold a worker's fetch request open while none of its partitions has
-new records. Faust fixes it at 1,500 ms, and a consumer has one fetch in flight per broker: a
-partition drained meanwhile waits for that fetch to return. A worker feeds its own next stage
-through Kafka, so under load its agents sat idle for a tenth to a fifth of the time; at 100 ms
-they do not, and an idle worker asks the broker about ten times a second (about 1% of a core)."""
+FETCH_MAX_WAIT_MS = 50
+"""How long the broker may hold a worker's fetch request open while its partitions have fewer than
+``FETCH_MIN_BYTES`` of new records. Faust fixes it at 1,500 ms, and a consumer has one fetch in
+flight per broker: a partition drained meanwhile waits for that fetch to return. A worker feeds
+its own next stage through Kafka, so under load its agents sat idle for a tenth to a fifth of the
+time at 1,500 ms; at 50 ms they do not, and an idle worker asks the broker 20 times a second
+(under 3% of a core; the broker about as much)."""
+
+FETCH_MIN_BYTES = 256 * 1024
+"""How many bytes of new records let the broker answer a worker's fetch before ``FETCH_MAX_WAIT_MS``.
+Kafka's default, one byte, answers every fetch as soon as one record arrives: at 100 pages/s a
+worker's four input topics took a fetch, a hand-over from Faust's consumer thread and an agent
+batch for nearly every record, and the worker's process used 0.58-0.61 of a core. Waiting for a
+batch, it used 0.40-0.41 and the p99 produce→alert latency fell from 0.64-1.05 s to 0.45-0.60 s
+(p50 rose from 0.20 to 0.30 s). Under load a fetch fills at once, so throughput is unchanged."""
 
 
 COMMIT_INTERVAL_S = 1.0
@@ -69,7 +78,8 @@ in 5,000-page drains; with commits by ``COMMIT_INTERVAL_S`` alone, 393-466."""
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # both read when the consumer starts
+        consumer._fetch_min_bytes = FETCH_MIN_BYTES
         return consumer
 
 
@@ -100,7 +110,7 @@ class _Transport(faust_kafka.Transport):
 
 
 class _FaustApp(faust.App):
-    """A Faust app whose consumer waits at most ``FETCH_MAX_WAIT_MS`` on an empty fetch, and whose
+    """A Faust app whose consumer fetches with ``FETCH_MIN_BYTES`` and ``FETCH_MAX_WAIT_MS``, and whose
     flow control keeps what the streams were given when flow is resumed without a suspend."""
 
     def _new_transport(self) -> Any:
