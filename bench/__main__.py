@@ -57,6 +57,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--latency-rate", type=float, default=100.0, help="offered pages/s in the latency phase")
     parser.add_argument("--latency-seconds", type=float, default=None, help="length of the latency phase (default 20)")
+    parser.add_argument("--latency-warmup-seconds", type=float, default=None,
+                        help="offered load before the latency phase's counted pages, not counted (default 5)")
     parser.add_argument("--kafka-budget", type=float, default=None,
                         help="seconds a worker gets to finish a phase's pages before the rest count as not done "
                              "(default 60; 20 with --quick)")
@@ -206,7 +208,11 @@ def notes(res: dict[str, Any]) -> list[str]:
                    f"CPU (its process and any children) {s['worker_cpu_ms_per_page']:.2f} ms/page "
                    f"(embedded: {embedded_ms:.2f}), {s['worker_busy']:.2f} cores busy, and its threads waiting "
                    f"for a CPU {s['worker_runqueue_wait']:.2f} s per second.")
-        out.append(f"e2e latency: {lat['offered']:,} fresh pages offered at {lat['offered_rate']:.0f}/s, "
+        warm = lat.get("warmup") or {"offered": 0}
+        warm_text = (f"the first {warm['offered']:,} pages ({res['args']['latency_warmup_seconds']:g} s) warmed the "
+                     f"worker up and are not counted (p99 {warm['p99_s']:.2f} s, max {warm['max_s']:.2f} s); then "
+                     if warm["offered"] else "")
+        out.append(f"e2e latency: {warm_text}{lat['offered']:,} fresh pages offered at {lat['offered_rate']:.0f}/s, "
                    f"{lat['alerted']:,} raised a first alert, max {lat['max_s']:.2f} s"
                    + (f"; {lat['censored']:,} not tagged {res['args']['kafka_budget']:g} s after the last was "
                       "offered count with their wait so far (lower bounds)." if lat["censored"] else "."))
@@ -231,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sustained_n = max(pages_n, args.sustained_pages or (pages_n if quick else 10_000))
     broker_warmup_n = (0 if quick else sustained_n) if args.broker_warmup_pages is None else args.broker_warmup_pages
     latency_s = args.latency_seconds or (3.0 if quick else 20.0)
+    latency_warmup_s = (1.0 if quick else 5.0) if args.latency_warmup_seconds is None else args.latency_warmup_seconds
     args.kafka_budget = args.kafka_budget or (20.0 if quick else 60.0)
     settings = load_settings(args.config)
     machine = machine_description()
@@ -245,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "sustained_pages": sustained_n, "broker_warmup_pages": broker_warmup_n,
                  "seed": args.seed, "quick": quick,
                  "latency_rate": args.latency_rate, "latency_seconds": latency_s,
+                 "latency_warmup_seconds": latency_warmup_s,
                  "kafka_budget": args.kafka_budget, "naive_budget_s": naive_budget_s},
     }
     res["embedded"] = embedded.measure(settings, prepared, log, repeats=repeats)
@@ -255,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     kafka_skip = "--no-kafka" if args.no_kafka else (None if bootstrap else "KAFKA_BOOTSTRAP not set")
     if kafka_skip is None and bootstrap is not None:
         machine["speed_s"]["end_to_end"] = machine_speed()
-        offered = [p.raw for p in generate(int(args.latency_rate * latency_s), seed=args.seed + 1, with_seeds=False)]
+        uncounted = int(args.latency_rate * latency_warmup_s)
+        offered = [p.raw for p in generate(uncounted + int(args.latency_rate * latency_s), seed=args.seed + 1,
+                                           with_seeds=False)]
         warmup = next(iter(generate(1, seed=args.seed + 2, with_seeds=False))).raw
         backlog = raws if sustained_n == pages_n else [p.raw for p in generate(sustained_n, seed=args.seed)]
         runs = [("ours", kafka_e2e.OURS_WORKER, backlog, "kafka")]
@@ -264,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, argv_, sustained, key in runs:
             res[key] = kafka_e2e.run_e2e(
                 base_config=args.config, bootstrap=bootstrap, worker_argv=list(argv_), label=label, warmup=warmup,
-                sustained=sustained, offered=offered, rate=args.latency_rate, ready_timeout=180.0,
+                sustained=sustained, offered=offered, uncounted=uncounted, rate=args.latency_rate, ready_timeout=180.0,
                 sustained_budget=args.kafka_budget, drain_budget=args.kafka_budget, log=log,
                 sustained_runs=sustained_runs, broker_warmup=sustained[:broker_warmup_n])
 

@@ -12,7 +12,10 @@ sends, so they are the moment each stage produced its output).
   ``/wirewatch/health`` counters. The worker's capacity is measured, not this process's: no
   producer and no reader of this process share the two cores with it meanwhile.
 * Latency: fresh pages are offered at a paced rate; produce→alert latency of a page is its
-  first alert's timestamp minus the timestamp it was sent with.
+  first alert's timestamp minus the timestamp it was sent with. The first seconds of the
+  offered load are not counted (reported apart): a worker just started meets each partition's
+  first transaction and the broker each new partition's first writes, which is start-up, not
+  the steady state the percentiles describe.
 """
 
 from __future__ import annotations
@@ -345,6 +348,7 @@ def run_e2e(
     log: Callable[[str], None],
     sustained_runs: int = 1,
     broker_warmup: Sequence[RawPage] = (),
+    uncounted: int = 0,
 ) -> dict[str, Any]:
     """The sustained and the latency phase, each on a fresh deployment (no backlog carried over).
 
@@ -352,7 +356,8 @@ def run_e2e(
     fastest run counts, as in the embedded rows: this machine has bursts of load. Before them, a
     drain of ``broker_warmup`` that is not counted brings the broker to the state it has in
     service: a broker started just before serves its first ten thousand records or so with a
-    cold JIT, taking up to twice the CPU it takes later, on the cores the worker needs.
+    cold JIT, taking up to twice the CPU it takes later, on the cores the worker needs. The
+    latency phase offers all of ``offered``; the first ``uncounted`` are left out of its percentiles.
     """
     result: dict[str, Any] = {"label": label}
     if broker_warmup:
@@ -379,7 +384,7 @@ def run_e2e(
         dep.start()
         _warm_up(dep, warmup, ready_timeout)
         log(f"kafka {label} latency: worker ready in {time.monotonic() - started:.1f} s")
-        result["latency"] = _latency(dep, offered, rate, drain_budget)
+        result["latency"] = _latency(dep, offered, rate, drain_budget, uncounted)
     finally:
         dep.stop()
     s, lat = result["sustained"], result["latency"]
@@ -449,11 +454,15 @@ def _sustained(dep: Deployment, pages: Sequence[RawPage], ready_timeout: float, 
             "worker_runqueue_wait": wait / wall}
 
 
-def _latency(dep: Deployment, pages: Sequence[RawPage], rate: float, drain: float) -> dict[str, Any]:
+def _latency(
+    dep: Deployment, pages: Sequence[RawPage], rate: float, drain: float, uncounted: int = 0,
+) -> dict[str, Any]:
     """Offer pages at ``rate``; wait up to ``drain`` s after the last for their tagged records.
 
-    A page still untagged then counts with the time it has waited so far (a lower bound), so an
-    overloaded worker shows as large percentiles instead of a missing measurement.
+    The first ``uncounted`` pages warm the worker up: their latencies are reported apart
+    (``warmup``), and the percentiles are those of the pages after them. A page still untagged
+    at the end counts with the time it has waited so far (a lower bound), so an overloaded
+    worker shows as large percentiles instead of a missing measurement.
     """
     records = _encode(pages)
     sent: dict[str, int] = {}
@@ -485,13 +494,19 @@ def _latency(dep: Deployment, pages: Sequence[RawPage], rate: float, drain: floa
 
     dep.wait_for(quiet, 10.0)
     end_ms = int(time.time() * 1000)
-    with seen.lock:
-        latencies = [(seen.alerts[url] - ts) / 1000.0 for url, ts in sent.items() if url in seen.alerts]
-        censored = [(end_ms - ts) / 1000.0 for url, ts in sent.items() if url not in seen.tagged]
-    both = latencies + censored
-    return {"offered": len(sent), "offered_rate": len(sent) / max(offered_s, 1e-3), "tagged": len(sent) - len(censored),
-            "complete": complete, "alerted": len(latencies), "censored": len(censored),
-            "p50_s": percentile(both, 50), "p99_s": percentile(both, 99), "max_s": max(both, default=float("nan"))}
+
+    def waits(urls: Sequence[str]) -> dict[str, Any]:
+        with seen.lock:
+            latencies = [(seen.alerts[url] - sent[url]) / 1000.0 for url in urls if url in seen.alerts]
+            censored = [(end_ms - sent[url]) / 1000.0 for url in urls if url not in seen.tagged]
+        both = latencies + censored
+        return {"offered": len(urls), "tagged": len(urls) - len(censored), "alerted": len(latencies),
+                "censored": len(censored), "p50_s": percentile(both, 50), "p99_s": percentile(both, 99),
+                "max_s": max(both, default=float("nan"))}
+
+    urls = [url for url, _, _ in records]
+    return {**waits(urls[uncounted:]), "offered_rate": len(sent) / max(offered_s, 1e-3), "complete": complete,
+            "warmup": waits(urls[:uncounted])}
 
 
 def bootstrap_from(environ: Mapping[str, str]) -> str | None:
