@@ -61,7 +61,7 @@ FETCH_MIN_BYTES = 256 * 1024
 Kafka's default, one byte, answers every fetch as soon as one record arrives: at 100 pages/s a
 worker's four input topics took a fetch, a hand-over from Faust's consumer thread and an agent
 batch for nearly every record, and the worker's process used 0.58-0.61 of a core. Waiting for a
-batch, it used 0.40-0.41 and the p99 produce→alert latency fell from 0.64-1.05 s to 0.45-0.60 s
+batch, it used 0.40-0.41 and the p99 produce→alert latency fell from 0.64-1.04 s to 0.45-0.60 s
 (p50 rose from 0.20 to 0.30 s). Under load a fetch fills at once, so throughput is unchanged."""
 
 
