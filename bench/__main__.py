@@ -208,10 +208,10 @@ def notes(res: dict[str, Any]) -> list[str]:
                    f"CPU (its process and any children) {s['worker_cpu_ms_per_page']:.2f} ms/page "
                    f"(embedded: {embedded_ms:.2f}), {s['worker_busy']:.2f} cores busy, and its threads waiting "
                    f"for a CPU {s['worker_runqueue_wait']:.2f} s per second.")
-        warm = lat.get("warmup") or {"offered": 0}
-        warm_text = (f"the first {warm['offered']:,} pages ({res['args']['latency_warmup_seconds']:g} s) warmed the "
-                     f"worker up and are not counted (p99 {warm['p99_s']:.2f} s, max {warm['max_s']:.2f} s); then "
-                     if warm["offered"] else "")
+        uncounted = lat.get("warmup") or {"offered": 0}
+        warm_text = (f"the first {uncounted['offered']:,} pages ({res['args']['latency_warmup_seconds']:g} s) warmed "
+                     f"the worker up and are not counted (p99 {uncounted['p99_s']:.2f} s, max "
+                     f"{uncounted['max_s']:.2f} s); then " if uncounted["offered"] else "")
         out.append(f"e2e latency: {warm_text}{lat['offered']:,} fresh pages offered at {lat['offered_rate']:.0f}/s, "
                    f"{lat['alerted']:,} raised a first alert, max {lat['max_s']:.2f} s"
                    + (f"; {lat['censored']:,} not tagged {res['args']['kafka_budget']:g} s after the last was "

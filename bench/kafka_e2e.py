@@ -360,21 +360,21 @@ def run_e2e(
     latency phase offers all of ``offered``; the first ``uncounted`` are left out of its percentiles.
     """
     result: dict[str, Any] = {"label": label}
-    if broker_warmup:
-        dep = Deployment(base_config, bootstrap, worker_argv, f"{label}-broker-warmup", log)
+
+    def drain(name: str, pages: Sequence[RawPage]) -> dict[str, Any]:
+        dep = Deployment(base_config, bootstrap, worker_argv, f"{label}-{name}", log)
         try:
-            warm = _sustained(dep, [warmup, *broker_warmup], ready_timeout, sustained_budget)
+            return _sustained(dep, [warmup, *pages], ready_timeout, sustained_budget)
         finally:
             dep.stop()
+
+    if broker_warmup:
+        warm = drain("broker-warmup", broker_warmup)
         result["broker_warmup"] = {"pages": warm["pages"], "pages_per_s": warm["pages_per_s"]}
         log(f"kafka {label} broker warm-up drain (not counted): {warm['pages_per_s']:.1f} pages/s")
     runs = []
     for run in range(1, sustained_runs + 1):
-        dep = Deployment(base_config, bootstrap, worker_argv, f"{label}-sustained{run}", log)
-        try:
-            runs.append(_sustained(dep, [warmup, *sustained], ready_timeout, sustained_budget))
-        finally:
-            dep.stop()
+        runs.append(drain(f"sustained{run}", sustained))
         log(f"kafka {label} sustained run {run}: {runs[-1]['pages_per_s']:.1f} pages/s")
     result["sustained"] = max(runs, key=lambda r: (r["complete"], r["pages_per_s"]))
     result["sustained_runs"] = [r["pages_per_s"] for r in runs]
