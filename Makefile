@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# COMPILE=0: run the stage modules interpreted (scripts/compile_stages.py says why they are compiled)
+COMPILE ?= 1
+BUILT  := $(VENV)/.compiled-$(COMPILE)
+SOURCES := $(wildcard schemas/*.py streams/*.py alerts/*.py)
 
-.PHONY: install run test lint unit integration fault bench clean kafka-start kafka-stop
+.PHONY: install run test lint unit bench clean kafka-start kafka-stop
 
-install: $(STAMP)
+install: $(BUILT)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +18,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The compiled modules rely on the types of every package module: any change rebuilds them.
+$(BUILT): $(STAMP) $(SOURCES) scripts/compile_stages.py
+	rm -f $(VENV)/.compiled-*
+ifeq ($(COMPILE),0)
+	$(BIN)/python scripts/compile_stages.py --remove
+else
+	$(BIN)/python scripts/compile_stages.py
+endif
+	touch $@
+
 ## run: the embedded pipeline over seeds/, printing its alerts
-run: $(STAMP)
+run: $(BUILT)
 	$(BIN)/wirewatch run seeds/
 
 ## lint: ruff and mypy --strict on the packages
@@ -24,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 ## test: lint, then the whole suite; starts a local Kafka broker unless KAFKA_BOOTSTRAP is set
-test: lint
+test: lint $(BUILT)
 ifdef KAFKA_BOOTSTRAP
 	$(BIN)/python -m pytest
 else
@@ -32,11 +46,11 @@ else
 endif
 
 ## unit: the tests that need no broker
-unit: $(STAMP)
+unit: $(BUILT)
 	$(BIN)/python -m pytest -m "not integration and not fault"
 
 ## bench: the benchmark table (bench/)
-bench: $(STAMP)
+bench: $(BUILT)
 ifdef KAFKA_BOOTSTRAP
 	$(BIN)/python -m bench
 else
@@ -50,4 +64,4 @@ kafka-stop:
 	scripts/kafka-local stop
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info build streams/*.so

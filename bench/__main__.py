@@ -92,7 +92,15 @@ def _corpus_and_inputs(settings: Settings, pages: int, embedded_pages: int,
 
 def machine_description() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "loadavg": [round(x, 2) for x in os.getloadavg()], "speed_s": {"start": machine_speed()}}
+            "loadavg": [round(x, 2) for x in os.getloadavg()], "speed_s": {"start": machine_speed()},
+            "compiled": compiled_modules()}
+
+
+def compiled_modules() -> list[str]:
+    """The project's modules this process imported compiled (scripts/compile_stages.py), not from .py."""
+    return sorted(name for name, module in sys.modules.items()
+                  if name.partition(".")[0] in {"schemas", "streams", "alerts"}
+                  and (getattr(module, "__file__", None) or "").endswith(".so"))
 
 
 def machine_speed() -> float:
@@ -288,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("machine speed: a fixed Python loop took " + ", ".join(
         f"{seconds:.2f} s {'before the end-to-end rows' if when == 'end_to_end' else 'at ' + when}"
         for when, seconds in machine["speed_s"].items()) + " (lower is faster)")
+    compiled = machine["compiled"]
+    print(f"compiled with mypyc: {', '.join(compiled)}" if compiled else
+          "compiled with mypyc: none, every module ran interpreted (`make install` compiles the stage modules)")
     print(f"corpus: {c['pages']:,} pages (seed {args.seed}), {c['copies']:,} near-duplicate copies "
           f"({100 * c['copies'] / c['pages']:.0f}%), {c['html']:,} HTML / {c['pages'] - c['html']:,} text, "
           f"{c['min_kb']:.1f}-{c['max_kb']:.1f} KB (mean {c['mean_kb']:.1f} KB); {prepared.rejected} rejected by clean")

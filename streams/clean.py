@@ -57,7 +57,7 @@ _ENGLISH = frozenset([
     b"the", b"of", b"and", b"to", b"in", b"is", b"that", b"for", b"on", b"with", b"as", b"was", b"by", b"at",
     b"from", b"it", b"his", b"said", b"has", b"are", b"be",
 ])
-_NOT_WORD_TO_SPACE = bytes(byte if 0x61 <= byte <= 0x7A else 0x20 for byte in range(256))
+_NOT_WORD_TO_SPACE = bytes([byte if 0x61 <= byte <= 0x7A else 0x20 for byte in range(256)])
 _HTML_SNIFF = re.compile(r"\s*(?:<!doctype html|<html[\s>])", re.IGNORECASE)
 _RESCUE_MIN_CHARS = 500
 # trafilatura's pruning is not linear on pathological trees; beyond this a page gets no rescue.

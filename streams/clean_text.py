@@ -198,7 +198,7 @@ _DROPPED = char_span("\x00", "\x08") + char_span("\x0e", "\x1b") + "\x7f\u00ad\u
 _ODD = _SPACES + _BREAKS + _DROPPED + "\r"
 _ODD_CHARS = re.compile(f"[{re.escape(_ODD)}]")
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
-_ASCII_CONTROLS_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
+_ASCII_CONTROLS_TO_NUL = bytes([0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256)])
 
 
 def _replace_odd(match: re.Match[str]) -> str:
@@ -332,7 +332,7 @@ def date_from_url(url: str | None) -> datetime | None:
     match = _URL_DATE.search(url[:2000])
     if match is None:
         return None
-    year, month, day = (int(g) for g in match.groups())
+    year, month, day = [int(g) for g in match.groups()]
     try:
         return datetime(year, month, day, tzinfo=UTC)
     except ValueError:

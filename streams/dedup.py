@@ -59,8 +59,8 @@ _VECTORISE_FROM = 6144  # word stream bytes from which hashing all words at once
 # In ASCII, \w is [A-Za-z0-9_]: every other character separates words.
 _ASCII_NON_WORD = str.maketrans({chr(i): " " for i in range(128) if not (chr(i).isalnum() or chr(i) == "_")})
 # The same on bytes, lower-casing as it goes: maps an ASCII text straight to its word stream.
-_ASCII_WORD_BYTES = bytes(ord(chr(i).lower()) if chr(i).isalnum() or chr(i) == "_" else ord(" ")
-                          for i in range(128)) + b" " * 128
+_ASCII_WORD_BYTES = bytes([ord(chr(i).lower()) if chr(i).isalnum() or chr(i) == "_" else ord(" ")
+                           for i in range(128)]) + b" " * 128
 _SPACE = ord(" ")
 _STREAM_END = " " * _XXH32_SHORT
 

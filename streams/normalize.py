@@ -229,7 +229,7 @@ def _normalize_general(text: str, casefold: bool) -> Normalized:
 
 def _ascii_table(mapping: Callable[[str], int]) -> bytes:
     """A ``bytes.translate`` table for ASCII text (the other 128 bytes never occur)."""
-    return bytes(mapping(chr(i)) for i in range(128)) + bytes(128)
+    return bytes([mapping(chr(i)) for i in range(128)]) + bytes(128)
 
 
 def _is_spacer(ch: str) -> bool:

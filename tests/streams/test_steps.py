@@ -50,10 +50,12 @@ def test_a_bug_in_a_stage_becomes_an_internal_error_dead_letter(settings: Settin
     [clean] = steps.clean(raw_record())  # type: ignore[misc]
     [deduped] = steps.dedup(clean.value)  # type: ignore[misc]
 
-    def broken(*_: object) -> None:
-        raise ZeroDivisionError("boom")
+    class BrokenTagger:
+        def tag(self, *_: object) -> None:
+            raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(pipeline.tagger, "tag", broken)
+    # The pipeline's tagger is replaced whole: a compiled Tagger's methods cannot be patched.
+    monkeypatch.setattr(pipeline, "tagger", BrokenTagger())
     letter = steps.tag(deduped.value)
     assert isinstance(letter, DeadLetter)
     assert letter.error_type == Reason.INTERNAL_ERROR and "ZeroDivisionError: boom" in letter.error
