@@ -9,7 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . /app
-RUN pip install . \
+# The stage modules are compiled with mypyc, as `make install` does (scripts/compile_stages.py);
+# the C compiler and mypy leave the image afterwards. The install is editable, so Python imports
+# the package from /app, where the compiled modules are.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install -e . mypy lxml-stubs types-PyYAML types-tqdm "setuptools>=77" \
+    && CC=gcc python scripts/compile_stages.py \
+    && pip uninstall -y mypy lxml-stubs types-PyYAML types-tqdm \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* build \
     && useradd --create-home --uid 1000 wirewatch \
     && chown -R wirewatch /app
 

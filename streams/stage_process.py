@@ -14,6 +14,7 @@ sees (``OutletTemplates``), and one process sees them all, in order, as in the e
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -53,6 +54,7 @@ def _start_helper(pipeline: type[Pipeline], settings: Settings, log_level: int) 
     threading.Thread(target=_exit_with, args=(os.getppid(),), name="exit-with-worker", daemon=True).start()
     steps = StageSteps(pipeline(settings))
     _steps.update(clean=steps.clean, tag=steps.tag)
+    gc.freeze()  # as in the worker (streams.worker): no collection needs to walk what lives as long as the helper
 
 
 def _exit_with(worker: int) -> None:
