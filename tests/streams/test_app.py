@@ -64,3 +64,11 @@ def test_resuming_flow_that_is_not_suspended_keeps_what_the_streams_were_given(t
     flow.suspend()  # a rebalance: what was fetched for the old assignment goes
     flow.resume()
     assert buffer.qsize() == 0
+
+
+def test_one_poll_fits_in_an_agent_buffer_past_the_mark_where_fetching_for_it_stops(tmp_path: Path) -> None:
+    # A poll that overfills one agent's buffer holds up the records of every other agent.
+    app = local_app(tmp_path).app
+    conf = app.conf
+    buffer: FlowControlQueue[Any] = FlowControlQueue(maxsize=conf.stream_buffer_maxsize, flow_control=app.flow_control)
+    assert 0 < conf.broker_max_poll_records <= buffer.maxsize - buffer.pressure_high_size
